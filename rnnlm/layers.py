@@ -1,0 +1,429 @@
+"""The layers of a recurrent language model, each with a hand-written forward and backward.
+
+Every layer takes and returns (batch, time, features) blocks. Inside, the Time layers work
+time-major, (time, batch, features), so that each step's slice is one contiguous block: they
+return a transposed *view* of their time-major buffer, and the next layer's ``time_major``
+turns it back without a copy. Only the recurrent product runs step by step; the input
+projection of all steps is one matrix product, and so is each weight gradient.
+
+Conventions:
+- ``params`` and ``grads`` are dicts with the same keys and shapes. ``backward`` overwrites the
+  layer's gradients, except ``Embedding`` when its matrix is shared with the output layer
+  (weight tying): the output layer writes first, the embedding adds its rows to that.
+- The dtype comes from the parameter arrays (float32 for training, float64 for gradient
+  checks); nothing here names a float type.
+- Recurrent state (h, and c for the LSTM) carries from one ``forward`` to the next until
+  ``reset_state``; gradients never flow into it (truncated backpropagation through time).
+- A layer's returned arrays may be its own buffers: use them before the next ``forward``.
+"""
+
+import numpy as np
+
+from .functions import add_bias, softmax_cross_entropy, softmax_cross_entropy_grad
+
+
+def time_major(xs):
+    """(B, T, D) -> C-contiguous (T, B, D); free when ``xs`` is a view of time-major memory."""
+    return np.ascontiguousarray(xs.transpose(1, 0, 2))
+
+
+class Embedding:
+    """Rows of W (V, E) looked up for token ids (B, T) -> (B, T, E)."""
+
+    def __init__(self, W, shared=False):
+        self.params = {"W": W}
+        self.grads = {"W": np.zeros_like(W)}
+        self.shared = shared        # tied: another layer writes grads["W"] before backward
+        self._touched = None        # rows written by the last backward (cleared next time)
+
+    def forward(self, ids):
+        self._ids = np.ascontiguousarray(ids.T).ravel()          # time-major order
+        B, T = ids.shape
+        out = np.take(self.params["W"], self._ids, axis=0)
+        return out.reshape(T, B, -1).transpose(1, 0, 2)
+
+    def backward(self, dout):
+        grad = self.grads["W"]
+        E = grad.shape[1]
+        if not self.shared:
+            # Only the rows of the last chunk are non-zero: clearing them is exact and
+            # avoids zeroing all V rows every step.
+            if self._touched is None:
+                grad[...] = 0
+            else:
+                grad[self._touched] = 0
+            self._touched = np.unique(self._ids)
+        np.add.at(grad, self._ids, time_major(dout).reshape(-1, E))
+
+
+class TimeAffine:
+    """y = x W + b over a (B, T, D) block -> (B, T, V).
+
+    With ``transposed=True`` the weight is given as (V, D) and used as W.T: that is how the
+    output layer shares the embedding matrix (weight tying) without copying it.
+    """
+
+    def __init__(self, W, b, transposed=False):
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        self.transposed = transposed
+        self._y = None
+
+    def _weight(self):
+        W = self.params["W"]
+        return W.T if self.transposed else W
+
+    def forward(self, xs):
+        x = time_major(xs)
+        T, B, D = x.shape
+        self._x = x.reshape(T * B, D)
+        W = self._weight()
+        shape = (T * B, W.shape[1])
+        if self._y is None or self._y.shape != shape:
+            self._y = np.empty(shape, W.dtype)    # the largest array of a step: allocated once
+        np.matmul(self._x, W, out=self._y)
+        add_bias(self._y, self.params["b"])
+        return self._y.reshape(T, B, -1).transpose(1, 0, 2)
+
+    def backward(self, dys):
+        dy = time_major(dys)
+        T, B, V = dy.shape
+        dy = dy.reshape(T * B, V)
+        if self.transposed:
+            np.matmul(dy.T, self._x, out=self.grads["W"])
+        else:
+            np.matmul(self._x.T, dy, out=self.grads["W"])
+        # Column sums as a matrix-vector product: BLAS, both cores, no temporary.
+        np.matmul(np.ones(T * B, dy.dtype), dy, out=self.grads["b"])
+        dx = dy @ self._weight().T
+        return dx.reshape(T, B, -1).transpose(1, 0, 2)
+
+
+class TimeDropout:
+    """Inverted dropout on a (B, T, D) block: zero each unit with probability p, scale by 1/(1-p).
+
+    ``variational=True`` draws one mask per sequence (per batch row), shared over all time
+    steps of the call, as in Gal & Ghahramani (2016); otherwise every (b, t, d) is drawn anew.
+    Masks come from ``rng``, so resetting its state reproduces them (the gradient checks do).
+    Does nothing outside training.
+    """
+
+    def __init__(self, p, variational=False, rng=None):
+        self.params, self.grads = {}, {}
+        self.p = float(p)
+        self.variational = variational
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.training = True
+        self._mask = None
+
+    def forward(self, xs):
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return xs
+        x = time_major(xs)
+        T, B, D = x.shape
+        shape = (1, B, D) if self.variational else (T, B, D)
+        keep = self.rng.random(shape, dtype=x.dtype) >= self.p
+        self._mask = keep.astype(x.dtype)
+        self._mask *= 1.0 / (1.0 - self.p)
+        return (x * self._mask).transpose(1, 0, 2)
+
+    def backward(self, dout):
+        if self._mask is None:
+            return dout
+        return (time_major(dout) * self._mask).transpose(1, 0, 2)
+
+
+class SoftmaxLoss:
+    """Mean cross-entropy (nats per token) of logits (B, T, V) against targets (B, T).
+
+    Fused and in place: the logits buffer it is given is overwritten, first by the
+    exponentials, then by the gradient; no second (B*T, V) array ever exists. Pass a copy if
+    you still need the logits.
+    """
+
+    def forward(self, logits, targets):
+        z = time_major(logits)
+        T, B, V = z.shape
+        self._shape = (T, B, V)
+        self._z = z.reshape(T * B, V)
+        self._targets = np.ascontiguousarray(targets.T).ravel()
+        losses, self._sums = softmax_cross_entropy(self._z, self._targets)
+        self.token_losses = losses.reshape(T, B).T                   # (B, T), for callers
+        return float(losses.sum(dtype=np.float64)) / losses.size
+
+    def backward(self):
+        T, B, V = self._shape
+        dz = softmax_cross_entropy_grad(self._z, self._sums, self._targets, 1.0 / (T * B))
+        return dz.reshape(T, B, V).transpose(1, 0, 2)
+
+
+class _TimeRecurrent:
+    """What the three recurrent layers share: the projection and weight gradients in bulk.
+
+    Parameters for a layer of G gate blocks of H units: Wx (D, G*H), Wh (H, G*H), b (G*H,).
+    Subclasses implement ``_steps`` (the time loop forward over the pre-activations
+    A = x Wx + b, in place) and ``_steps_backward`` (returns dA, the gradient of A).
+    ``self._hs`` is (T+1, B, H) with the carried-in state in row 0.
+    """
+
+    blocks = 1
+
+    def __init__(self, Wx, Wh, b):
+        self.params = {"Wx": Wx, "Wh": Wh, "b": b}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.hidden_size = Wh.shape[0]
+        self.state = None           # dict of (B, H) arrays carried between calls
+
+    def reset_state(self):
+        self.state = None
+
+    def _initial(self, name, B, dtype):
+        if self.state is None or self.state[name].shape[0] != B:
+            return np.zeros((B, self.hidden_size), dtype)    # fresh, or batch size changed
+        return self.state[name]
+
+    def forward(self, xs):
+        x = time_major(xs)
+        T, B, D = x.shape
+        H, Wx = self.hidden_size, self.params["Wx"]
+        self._x = x.reshape(T * B, D)
+        A = np.matmul(self._x, Wx).reshape(T, B, -1)    # inputs of all steps: one product
+        A += self.params["b"]
+        self._hs = np.empty((T + 1, B, H), Wx.dtype)
+        self._hs[0] = self._initial("h", B, Wx.dtype)
+        self._A = A
+        self._steps(A)
+        self.state = self._final_state()
+        return self._hs[1:].transpose(1, 0, 2)
+
+    def _final_state(self):
+        return {"h": self._hs[-1].copy()}
+
+    def backward(self, dhs):
+        dh_seq = time_major(dhs)
+        T, B, H = dh_seq.shape
+        dA = self._steps_backward(dh_seq).reshape(T * B, -1)
+        np.matmul(self._x.T, dA, out=self.grads["Wx"])
+        self._grad_Wh(dA)
+        np.sum(dA, axis=0, out=self.grads["b"])
+        dx = dA @ self.params["Wx"].T
+        return dx.reshape(T, B, -1).transpose(1, 0, 2)
+
+    def _grad_Wh(self, dA):
+        T1, B, H = self._hs.shape
+        h_prev = self._hs[:-1].reshape(-1, H)
+        np.matmul(h_prev.T, dA, out=self.grads["Wh"])
+
+    def _half_sigmoid_columns(self, n):
+        """Wh with its first n columns halved, for ``_sigmoid_via_tanh``."""
+        Wh = self.params["Wh"].copy()
+        Wh[:, :n] *= 0.5
+        return Wh
+
+
+def _finish_sigmoid(u):
+    """u = tanh(a / 2) in place -> sigmoid(a) = (1 + u) / 2.
+
+    The sigmoid pre-activations are halved beforehand (their weight columns, once per call), so
+    a single tanh call per step serves the sigmoid gates and the tanh candidate together.
+    """
+    u *= 0.5
+    u += 0.5
+
+
+class TimeRNN(_TimeRecurrent):
+    """Elman RNN over a (B, T, D) block: h_t = tanh(x_t Wx + h_{t-1} Wh + b) -> (B, T, H)."""
+
+    gate_names = ("h",)
+
+    def _steps(self, A):
+        Wh, hs = self.params["Wh"], self._hs
+        rec = np.empty_like(hs[0])
+        for t in range(A.shape[0]):
+            np.matmul(hs[t], Wh, out=rec)
+            A[t] += rec
+            np.tanh(A[t], out=hs[t + 1])
+
+    def _steps_backward(self, dh_seq):
+        hs = self._hs
+        dtanh = 1.0 - hs[1:] * hs[1:]                          # all steps at once
+        dA = np.empty_like(dtanh)
+        WhT = self.params["Wh"].T
+        dh, dh_rec = np.empty_like(hs[0]), np.zeros_like(hs[0])
+        for t in range(dh_seq.shape[0] - 1, -1, -1):
+            np.add(dh_seq[t], dh_rec, out=dh)
+            np.multiply(dh, dtanh[t], out=dA[t])
+            np.matmul(dA[t], WhT, out=dh_rec)
+        return dA
+
+    def gates(self):
+        return {"h": self._hs[1:].transpose(1, 0, 2).copy()}
+
+
+class TimeLSTM(_TimeRecurrent):
+    """LSTM over a (B, T, D) block -> hs (B, T, H).
+
+    Gates are packed [f, i, o, g] along the last axis of the 4H projection (the three sigmoid
+    gates contiguous, then the tanh candidate), in Wx (D, 4H), Wh (H, 4H) and b (4H,):
+        f, i, o = sigmoid(.),  g = tanh(.)   of  x_t Wx + h_{t-1} Wh + b
+        c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+    """
+
+    blocks = 4
+    gate_names = ("f", "i", "o", "g", "c", "h")
+
+    def _steps(self, A):
+        T, B, H4 = A.shape
+        H = H4 // 4
+        A[..., : 3 * H] *= 0.5                      # see _finish_sigmoid
+        Wh = self._half_sigmoid_columns(3 * H)
+        hs = self._hs
+        self._cs = cs = np.empty_like(hs)
+        cs[0] = self._initial("c", B, A.dtype)
+        self._tanh_c = tanh_c = np.empty((T, B, H), A.dtype)
+        rec = np.empty((B, H4), A.dtype)
+        ig = np.empty((B, H), A.dtype)
+        for t in range(T):
+            a = A[t]
+            np.matmul(hs[t], Wh, out=rec)
+            a += rec
+            np.tanh(a, out=a)
+            _finish_sigmoid(a[:, : 3 * H])
+            f, i, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            np.multiply(f, cs[t], out=cs[t + 1])
+            np.multiply(i, g, out=ig)
+            cs[t + 1] += ig
+            np.tanh(cs[t + 1], out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=hs[t + 1])
+
+    def _final_state(self):
+        return {"h": self._hs[-1].copy(), "c": self._cs[-1].copy()}
+
+    def _steps_backward(self, dh_seq):
+        A, cs, tanh_c = self._A, self._cs, self._tanh_c
+        T, B, H4 = A.shape
+        H = H4 // 4
+        f, i, o, g = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
+        # Everything the recurrence does not feed back is computed for all steps at once:
+        # dc_t = dh_t * o (1 - tanh(c)^2) + dc_{t+1} * f_{t+1}   -> dh_to_dc
+        # dA_t = [dc * c_{t-1} f(1-f), dc * g i(1-i), dh * tanh(c) o(1-o), dc * i (1-g^2)]
+        #      = [dc, dc, dh, dc] * coef
+        dh_to_dc = 1.0 - tanh_c * tanh_c
+        dh_to_dc *= o
+        coef = A * (1.0 - A)                          # sigmoid' for f, i, o (g block redone)
+        coef[..., 3 * H :] = 1.0 - g * g
+        coef[..., :H] *= cs[:-1]
+        coef[..., H : 2 * H] *= g
+        coef[..., 2 * H : 3 * H] *= tanh_c
+        coef[..., 3 * H :] *= i
+        coef4 = coef.reshape(T, B, 4, H)
+        dA = np.empty_like(A)
+        dA4 = dA.reshape(T, B, 4, H)
+        WhT = self.params["Wh"].T
+        dh, dc = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
+        dh_rec, dc_next = np.zeros((B, H), A.dtype), np.zeros((B, H), A.dtype)
+        for t in range(T - 1, -1, -1):
+            np.add(dh_seq[t], dh_rec, out=dh)
+            np.multiply(dh, dh_to_dc[t], out=dc)
+            dc += dc_next
+            np.multiply(dc[:, None, :], coef4[t], out=dA4[t])       # f, i, g blocks (o redone)
+            np.multiply(dh, coef4[t, :, 2], out=dA4[t, :, 2])
+            np.multiply(dc, f[t], out=dc_next)
+            np.matmul(dA[t], WhT, out=dh_rec)
+        return dA
+
+    def gates(self):
+        A, H = self._A, self.hidden_size
+        out = {name: A[..., k * H : (k + 1) * H] for k, name in enumerate("fiog")}
+        out["c"], out["h"] = self._cs[1:], self._hs[1:]
+        return {k: v.transpose(1, 0, 2).copy() for k, v in out.items()}
+
+
+class TimeGRU(_TimeRecurrent):
+    """GRU over a (B, T, D) block -> hs (B, T, H).
+
+    Gates are packed [z, r, n] along the last axis of the 3H projection, in Wx (D, 3H),
+    Wh (H, 3H) and b (3H,):
+        z = sigmoid(x Wxz + h Whz + bz)        update gate
+        r = sigmoid(x Wxr + h Whr + br)        reset gate
+        n = tanh(x Wxn + (r * h) Whn + bn)     candidate: the reset applies *before* the product
+        h_t = (1 - z) * h_{t-1} + z * n        z weights the *new* candidate
+    PyTorch's GRU differs on both counts (r * (h Whn + bhn), and z weights the old state), so
+    its weights do not transfer as they are.
+    """
+
+    blocks = 3
+    gate_names = ("z", "r", "n", "h")
+
+    def _steps(self, A):
+        T, B, H3 = A.shape
+        H = H3 // 3
+        A[..., : 2 * H] *= 0.5                      # see _finish_sigmoid
+        Wh_zr = np.ascontiguousarray(self._half_sigmoid_columns(2 * H)[:, : 2 * H])
+        Wh_n = np.ascontiguousarray(self.params["Wh"][:, 2 * H :])
+        hs = self._hs
+        self._rh = rh = np.empty((T, B, H), A.dtype)     # r * h_{t-1}, for the Whn gradient
+        self._n_minus_h = n_minus_h = np.empty((T, B, H), A.dtype)
+        rec = np.empty((B, 2 * H), A.dtype)
+        tmp = np.empty((B, H), A.dtype)
+        for t in range(T):
+            a = A[t]
+            zr, n = a[:, : 2 * H], a[:, 2 * H :]
+            np.matmul(hs[t], Wh_zr, out=rec)
+            zr += rec
+            np.tanh(zr, out=zr)
+            _finish_sigmoid(zr)
+            np.multiply(a[:, H : 2 * H], hs[t], out=rh[t])
+            np.matmul(rh[t], Wh_n, out=tmp)
+            n += tmp
+            np.tanh(n, out=n)
+            np.subtract(n, hs[t], out=n_minus_h[t])
+            np.multiply(a[:, :H], n_minus_h[t], out=tmp)
+            np.add(hs[t], tmp, out=hs[t + 1])
+
+    def _steps_backward(self, dh_seq):
+        A, hs = self._A, self._hs
+        T, B, H3 = A.shape
+        H = H3 // 3
+        z, r, n = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
+        # Factors the recurrence does not feed back, for all steps at once:
+        # dA_z = dh * (n - h) z(1-z),  dA_n = dh * z (1-n^2),  dA_r = d(rh) * h r(1-r)
+        to_z = self._n_minus_h * z * (1.0 - z)
+        to_n = z * (1.0 - n * n)
+        to_r = hs[:-1] * r * (1.0 - r)
+        keep = 1.0 - z
+        Wh = self.params["Wh"]
+        Wh_zr_T, Wh_n_T = Wh[:, : 2 * H].T, Wh[:, 2 * H :].T
+        dA = np.empty_like(A)
+        dh, drh, tmp = (np.empty((B, H), A.dtype) for _ in range(3))
+        dh_rec = np.zeros((B, H), A.dtype)
+        for t in range(T - 1, -1, -1):
+            da = dA[t]
+            np.add(dh_seq[t], dh_rec, out=dh)
+            np.multiply(dh, to_z[t], out=da[:, :H])
+            np.multiply(dh, to_n[t], out=da[:, 2 * H :])
+            np.matmul(da[:, 2 * H :], Wh_n_T, out=drh)
+            np.multiply(drh, to_r[t], out=da[:, H : 2 * H])
+            np.multiply(dh, keep[t], out=dh_rec)
+            np.multiply(drh, r[t], out=tmp)
+            dh_rec += tmp
+            np.matmul(da[:, : 2 * H], Wh_zr_T, out=tmp)
+            dh_rec += tmp
+        return dA
+
+    def _grad_Wh(self, dA):
+        H = self.hidden_size
+        h_prev = self._hs[:-1].reshape(-1, H)
+        gWh = self.grads["Wh"]
+        gWh[:, : 2 * H] = h_prev.T @ dA[:, : 2 * H]
+        gWh[:, 2 * H :] = self._rh.reshape(-1, H).T @ dA[:, 2 * H :]
+
+    def gates(self):
+        A, H = self._A, self.hidden_size
+        out = {name: A[..., k * H : (k + 1) * H] for k, name in enumerate("zrn")}
+        out["h"] = self._hs[1:]
+        return {k: v.transpose(1, 0, 2).copy() for k, v in out.items()}
+
+
+RECURRENT_LAYERS = {"rnn": TimeRNN, "lstm": TimeLSTM, "gru": TimeGRU}

@@ -1,0 +1,167 @@
+"""LanguageModel: embedding -> stacked recurrent layers -> output layer -> softmax loss."""
+
+import numpy as np
+
+from .config import ModelConfig
+from .errors import UsageError
+from .layers import RECURRENT_LAYERS, Embedding, SoftmaxLoss, TimeAffine, TimeDropout
+
+
+class LanguageModel:
+    """A word- or character-level recurrent language model.
+
+    Token ids (B, T) -> embedding (E) -> ``num_layers`` recurrent layers (H) -> logits (V).
+    Dropout acts on the embedding output, between layers and before the output layer (the
+    non-recurrent connections); ``variational`` shares one mask over the time steps of a call.
+    With ``tie_weights`` the output layer uses the embedding matrix transposed: there is no
+    "out.W", and "embed.W"'s gradient holds both contributions.
+
+    Parameters, by name (G = 4 for lstm [f, i, o, g], 3 for gru [z, r, n], 1 for rnn):
+        "embed.W" (V, E); "{cell}{l}.Wx" (in, G*H), ".Wh" (H, G*H), ".b" (G*H,);
+        "out.W" (H, V), "out.b" (V,)
+    All are drawn uniformly from [-init_scale, init_scale] (biases too), from ``seed``.
+
+    Hidden (and cell) state carry from one ``forward`` to the next until ``reset_state``;
+    gradients stop at the call boundary (truncated BPTT). A batch of another size starts from
+    a zero state.
+    """
+
+    def __init__(self, vocab_size, cell="lstm", num_layers=2, embed_size=200, hidden_size=200,
+                 dropout=0.0, variational=False, tie_weights=False, init_scale=0.1,
+                 dtype="float32", seed=0):
+        self.config = ModelConfig(vocab_size, cell, num_layers, embed_size, hidden_size,
+                                  dropout, variational, tie_weights, init_scale, dtype, seed)
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)      # parameters first, then dropout masks
+        self.params = self._init_params()
+        self._build_layers()
+        self.grads = {name: layer.grads[key] for name, (layer, key) in self._owners.items()}
+        self.gates = []
+        self.training = True
+        self._loss_ready = False
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config.to_dict())
+
+    def _init_params(self):
+        c = self.config
+        shapes = {"embed.W": (c.vocab_size, c.embed_size)}
+        blocks = RECURRENT_LAYERS[c.cell].blocks
+        for layer in range(c.num_layers):
+            size_in = c.embed_size if layer == 0 else c.hidden_size
+            name = f"{c.cell}{layer}"
+            shapes[f"{name}.Wx"] = (size_in, blocks * c.hidden_size)
+            shapes[f"{name}.Wh"] = (c.hidden_size, blocks * c.hidden_size)
+            shapes[f"{name}.b"] = (blocks * c.hidden_size,)
+        if not c.tie_weights:
+            shapes["out.W"] = (c.hidden_size, c.vocab_size)
+        shapes["out.b"] = (c.vocab_size,)
+        s = c.init_scale
+        return {name: self.rng.uniform(-s, s, shape).astype(self.dtype)
+                for name, shape in shapes.items()}
+
+    def _build_layers(self):
+        c, p = self.config, self.params
+        self.embed = Embedding(p["embed.W"], shared=c.tie_weights)
+        self.layers = [
+            RECURRENT_LAYERS[c.cell](p[f"{c.cell}{l}.Wx"], p[f"{c.cell}{l}.Wh"], p[f"{c.cell}{l}.b"])
+            for l in range(c.num_layers)
+        ]
+        self.dropouts = [TimeDropout(c.dropout, c.variational, self.rng)
+                         for _ in range(c.num_layers + 1)]
+        if c.tie_weights:
+            self.out = TimeAffine(p["embed.W"], p["out.b"], transposed=True)
+        else:
+            self.out = TimeAffine(p["out.W"], p["out.b"])
+        self.loss_layer = SoftmaxLoss()
+        if c.tie_weights:
+            # One gradient array for the shared matrix: the output layer writes it, then the
+            # embedding adds its rows (see Embedding(shared=True)).
+            self.embed.grads["W"] = self.out.grads["W"]
+        # Which layer holds each named parameter, in the order of self.params.
+        owners = {"embed.W": (self.embed, "W")}
+        for l, layer in enumerate(self.layers):
+            owners.update({f"{c.cell}{l}.{k}": (layer, k) for k in ("Wx", "Wh", "b")})
+        if not c.tie_weights:
+            owners["out.W"] = (self.out, "W")
+        owners["out.b"] = (self.out, "b")
+        self._owners = owners
+
+    # --- modes and state -------------------------------------------------------------------
+    def train(self):
+        self._set_training(True)
+        return self
+
+    def eval(self):
+        self._set_training(False)
+        return self
+
+    def _set_training(self, flag):
+        self.training = flag
+        for d in self.dropouts:
+            d.training = flag
+
+    def reset_state(self):
+        for layer in self.layers:
+            layer.reset_state()
+
+    @property
+    def state(self):
+        """The carried state: one dict per layer ({"h"}, plus "c" for the LSTM), or None."""
+        return [None if l.state is None else {k: v.copy() for k, v in l.state.items()}
+                for l in self.layers]
+
+    @state.setter
+    def state(self, states):
+        for layer, s in zip(self.layers, states, strict=True):
+            layer.state = None if s is None else {k: np.array(v, self.dtype) for k, v in s.items()}
+
+    # --- computation -----------------------------------------------------------------------
+    def _check_ids(self, ids, name):
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer) or ids.size == 0:
+            raise UsageError(f"{name} must be a non-empty (batch, time) array of integer token ids")
+        if ids.min() < 0 or ids.max() >= self.config.vocab_size:
+            raise UsageError(f"{name} holds ids outside [0, {self.config.vocab_size})")
+        return ids
+
+    def forward(self, x, t=None, record_gates=False):
+        """x (B, T) ids -> mean cross-entropy per token (nats) against t, or (B, T, V) logits."""
+        x = self._check_ids(x, "x")
+        h = self.dropouts[0].forward(self.embed.forward(x))
+        for layer, dropout in zip(self.layers, self.dropouts[1:]):
+            h = dropout.forward(layer.forward(h))
+        logits = self.out.forward(h)
+        self.gates = [layer.gates() for layer in self.layers] if record_gates else []
+        if t is None:
+            self._loss_ready = False
+            return logits.copy()            # the layer's buffer is reused by the next call
+        t = self._check_ids(t, "t")
+        if t.shape != x.shape:
+            raise UsageError(f"targets of shape {t.shape} do not match inputs {x.shape}")
+        self._loss_ready = True
+        return self.loss_layer.forward(logits, t)
+
+    def backward(self):
+        """Write the gradients of the last forward's loss into ``self.grads``."""
+        if not self._loss_ready:
+            raise UsageError("backward() needs a forward(x, t) with targets before it")
+        self._loss_ready = False            # the loss buffer now holds gradients
+        dh = self.out.backward(self.loss_layer.backward())
+        for layer, dropout in zip(reversed(self.layers), reversed(self.dropouts[1:])):
+            dh = layer.backward(dropout.backward(dh))
+        self.embed.backward(self.dropouts[0].backward(dh))
+
+    def step_logits(self, ids):
+        """One generation step without dropout: ids (B,) -> logits (B, V), state carried."""
+        ids = np.asarray(ids).reshape(-1, 1)
+        training = self.training
+        self.eval()
+        try:
+            return self.forward(ids)[:, 0]
+        finally:
+            self._set_training(training)
+
+    def num_params(self):
+        return sum(p.size for p in self.params.values())

@@ -1,0 +1,108 @@
+"""Optimizers that update parameter dicts in place, and clipping by global norm.
+
+``params`` and ``grads`` are dicts name -> array with the same keys (as LanguageModel keeps
+them). An array that appears under two names is updated once.
+"""
+
+import math
+
+import numpy as np
+
+
+def _unique(params, grads):
+    """(name, param, grad) for each distinct parameter array."""
+    seen = set()
+    for name, p in params.items():
+        if id(p) not in seen:
+            seen.add(id(p))
+            yield name, p, grads[name]
+
+
+def global_norm(grads):
+    """sqrt of the sum of squares of every distinct gradient array, as a Python float."""
+    seen, total = set(), 0.0
+    for g in grads.values():
+        if id(g) not in seen:
+            seen.add(id(g))
+            flat = g.ravel()
+            total += float(np.dot(flat, flat))      # BLAS dot: one pass, no temporary
+    return math.sqrt(total)
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients in place so their global norm is at most ``max_norm``.
+
+    Returns the norm before clipping (inf or nan if a gradient is not finite; then nothing is
+    scaled and the caller should skip the step).
+    """
+    norm = global_norm(grads)
+    if math.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        seen = set()
+        for g in grads.values():
+            if id(g) not in seen:
+                seen.add(id(g))
+                g *= scale
+    return norm
+
+
+class SGD:
+    """Plain stochastic gradient descent: p <- p - lr * g."""
+
+    def __init__(self, lr):
+        self.lr = float(lr)
+        self._scratch = {}
+
+    def step(self, params, grads):
+        for name, p, g in _unique(params, grads):
+            buf = self._scratch.get(name)
+            if buf is None or buf.shape != g.shape or buf.dtype != g.dtype:
+                buf = self._scratch[name] = np.empty_like(g)
+            np.multiply(g, self.lr, out=buf)          # no temporary the size of the model
+            p -= buf
+
+    def state_dict(self):
+        return {"lr": np.array(self.lr)}
+
+    def load_state_dict(self, state):
+        self.lr = float(state["lr"])
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) with bias correction."""
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.lr = float(lr)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.t = 0
+        self.m, self.v = {}, {}
+
+    def step(self, params, grads):
+        self.t += 1
+        b1, b2 = self.betas
+        # Bias corrections folded into one step size and one eps (as in the paper's Alg. 1 note).
+        step = self.lr * math.sqrt(1.0 - b2 ** self.t) / (1.0 - b1 ** self.t)
+        eps = self.eps * math.sqrt(1.0 - b2 ** self.t)
+        for name, p, g in _unique(params, grads):
+            if name not in self.m:
+                self.m[name], self.v[name] = np.zeros_like(p), np.zeros_like(p)
+            m, v = self.m[name], self.v[name]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            p -= step * m / (np.sqrt(v) + eps)
+
+    def state_dict(self):
+        state = {"lr": np.array(self.lr), "betas": np.array(self.betas), "eps": np.array(self.eps),
+                 "t": np.array(self.t)}
+        for name in self.m:
+            state[f"m/{name}"], state[f"v/{name}"] = self.m[name], self.v[name]
+        return state
+
+    def load_state_dict(self, state):
+        self.lr, self.eps, self.t = float(state["lr"]), float(state["eps"]), int(state["t"])
+        self.betas = tuple(float(b) for b in state["betas"])
+        self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m/")}
+        self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v/")}

@@ -1,0 +1,40 @@
+"""The fused softmax cross-entropy against the plain formulas, on arrays big enough to be
+split across threads."""
+
+import numpy as np
+import pytest
+
+from rnnlm.functions import (add_bias, log_softmax, sigmoid, softmax, softmax_cross_entropy,
+                             softmax_cross_entropy_grad)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_fused_cross_entropy_and_gradient_match_the_plain_formulas(dtype, tol):
+    rng = np.random.default_rng(0)
+    n, v = 301, 4001                      # > 1M elements: the row-block path runs
+    z = (rng.normal(size=(n, v)) * 20).astype(dtype)   # large logits: exp would overflow unshifted
+    targets = rng.integers(0, v, n)
+    expected_loss = -log_softmax(z.astype(np.float64))[np.arange(n), targets]
+    expected_grad = softmax(z.astype(np.float64))
+    expected_grad[np.arange(n), targets] -= 1
+    expected_grad *= 0.5
+    work = z.copy()
+    losses, sums = softmax_cross_entropy(work, targets)
+    grad = softmax_cross_entropy_grad(work, sums, targets, 0.5)
+    assert losses.dtype == dtype and grad.dtype == dtype and grad is work
+    np.testing.assert_allclose(losses, expected_loss, rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol)
+
+
+def test_add_bias_adds_to_every_row():
+    rng = np.random.default_rng(1)
+    z, b = rng.normal(size=(500, 3000)), rng.normal(size=3000)
+    expected = z + b
+    add_bias(z, b)
+    np.testing.assert_array_equal(z, expected)
+
+
+def test_sigmoid_is_stable_and_exact():
+    x = np.array([-1000.0, -5.0, 0.0, 5.0, 1000.0])
+    np.testing.assert_allclose(sigmoid(x), [0.0, 1 / (1 + np.exp(5)), 0.5, 1 / (1 + np.exp(-5)), 1.0],
+                               rtol=1e-12, atol=1e-300)

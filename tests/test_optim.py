@@ -1,0 +1,86 @@
+"""Optimizers and clipping against straightforward formulas."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rnnlm import SGD, Adam, LanguageModel, clip_grad_norm
+
+
+def problem(seed=0):
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(4, 3))
+    params = {"a": shared, "b": rng.normal(size=5), "a_again": shared}
+    grad_shared = rng.normal(size=(4, 3))
+    grads = {"a": grad_shared, "b": rng.normal(size=5), "a_again": grad_shared}
+    return params, grads
+
+
+def test_sgd_steps_each_shared_array_once():
+    params, grads = problem()
+    before = {k: v.copy() for k, v in params.items()}
+    SGD(0.1).step(params, grads)
+    np.testing.assert_allclose(params["a"], before["a"] - 0.1 * grads["a"])
+    np.testing.assert_allclose(params["b"], before["b"] - 0.1 * grads["b"])
+
+
+def test_adam_matches_the_textbook_update_over_several_steps():
+    params, grads = problem()
+    p_ref, m_ref, v_ref = params["b"].copy(), 0.0, 0.0
+    opt = Adam(lr=0.01, betas=(0.8, 0.95), eps=1e-6)
+    for t in range(1, 6):
+        opt.step(params, grads)
+        g = grads["b"]
+        m_ref = 0.8 * m_ref + 0.2 * g
+        v_ref = 0.95 * v_ref + 0.05 * g * g
+        m_hat, v_hat = m_ref / (1 - 0.8 ** t), v_ref / (1 - 0.95 ** t)
+        p_ref = p_ref - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-6)
+    np.testing.assert_allclose(params["b"], p_ref, rtol=1e-6)
+    assert set(k for k in opt.state_dict() if k.startswith("m/")) == {"m/a", "m/b"}
+
+
+def test_adam_state_dict_round_trip_continues_identically():
+    params, grads = problem()
+    twin = {k: v.copy() for k, v in params.items()}
+    twin["a_again"] = twin["a"]
+    a = Adam(0.01)
+    a.step(params, grads)
+    b = Adam(0.5)
+    b.load_state_dict({k: np.array(v) for k, v in a.state_dict().items()})
+    twin_state = {k: v.copy() for k, v in params.items()}
+    twin_state["a_again"] = twin_state["a"]
+    a.step(params, grads)
+    b.step(twin_state, grads)
+    for k in params:
+        np.testing.assert_array_equal(params[k], twin_state[k])
+
+
+def test_clip_grad_norm_scales_in_place_and_returns_the_norm_before():
+    params, grads = problem()
+    expected = math.sqrt(np.sum(grads["a"] ** 2) + np.sum(grads["b"] ** 2))
+    before = {k: v.copy() for k, v in grads.items()}
+    norm = clip_grad_norm(grads, max_norm=0.5)
+    assert norm == pytest.approx(expected)
+    after = math.sqrt(np.sum(grads["a"] ** 2) + np.sum(grads["b"] ** 2))
+    assert after == pytest.approx(0.5, rel=1e-5)
+    np.testing.assert_allclose(grads["b"] / before["b"], 0.5 / expected, rtol=1e-5)
+
+
+def test_clip_grad_norm_leaves_small_and_non_finite_gradients_alone():
+    params, grads = problem()
+    before = grads["b"].copy()
+    assert clip_grad_norm(grads, max_norm=1e6) < 1e6
+    np.testing.assert_array_equal(grads["b"], before)
+    grads["b"][0] = np.nan
+    assert math.isnan(clip_grad_norm(grads, max_norm=0.1))
+    np.testing.assert_array_equal(grads["b"][1:], before[1:])
+
+
+def test_tied_model_gradient_norm_counts_the_shared_matrix_once():
+    m = LanguageModel(9, embed_size=4, hidden_size=4, tie_weights=True, dtype="float64")
+    rng = np.random.default_rng(0)
+    m.forward(rng.integers(0, 9, (2, 3)), rng.integers(0, 9, (2, 3)))
+    m.backward()
+    expected = math.sqrt(sum(np.sum(g ** 2) for g in m.grads.values()))
+    assert clip_grad_norm(m.grads, 1e9) == pytest.approx(expected)
