@@ -2,17 +2,24 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .config import ModelConfig
-from .errors import CheckpointError, DataError, RnnlmError, UsageError
-from .model import LanguageModel
-from .optim import SGD, Adam, clip_grad_norm
-
 try:
     __version__ = version("rnnlm")
 except PackageNotFoundError:        # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
+# Below the version: submodules (checkpoints) record it.
+from .checkpoint import Checkpoint, load, save  # noqa: E402
+from .config import ModelConfig, TrainConfig  # noqa: E402
+from .data import Corpus, Vocabulary, load_corpus  # noqa: E402
+from .errors import CheckpointError, DataError, RnnlmError, UsageError  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
+from .model import LanguageModel  # noqa: E402
+from .optim import SGD, Adam, clip_grad_norm  # noqa: E402
+from .training import TrainResult, train  # noqa: E402
+
 __all__ = [
-    "LanguageModel", "ModelConfig", "SGD", "Adam", "clip_grad_norm",
+    "LanguageModel", "ModelConfig", "TrainConfig", "SGD", "Adam", "clip_grad_norm",
+    "Vocabulary", "Corpus", "load_corpus", "train", "TrainResult", "evaluate",
+    "Checkpoint", "load", "save",
     "RnnlmError", "UsageError", "DataError", "CheckpointError", "__version__",
 ]

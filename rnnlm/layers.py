@@ -222,6 +222,12 @@ class _TimeRecurrent:
         return Wh
 
 
+def _transposed_copy(W):
+    """W.T laid out contiguously: the per-step products of the backward pass with a few rows
+    run about 1.5x faster on it than on the transposed view (measured with OpenBLAS)."""
+    return np.ascontiguousarray(W.T)
+
+
 def _finish_sigmoid(u):
     """u = tanh(a / 2) in place -> sigmoid(a) = (1 + u) / 2.
 
@@ -249,7 +255,7 @@ class TimeRNN(_TimeRecurrent):
         hs = self._hs
         dtanh = 1.0 - hs[1:] * hs[1:]                          # all steps at once
         dA = np.empty_like(dtanh)
-        WhT = self.params["Wh"].T
+        WhT = _transposed_copy(self.params["Wh"])
         dh, dh_rec = np.empty_like(hs[0]), np.zeros_like(hs[0])
         for t in range(dh_seq.shape[0] - 1, -1, -1):
             np.add(dh_seq[t], dh_rec, out=dh)
@@ -320,7 +326,7 @@ class TimeLSTM(_TimeRecurrent):
         coef4 = coef.reshape(T, B, 4, H)
         dA = np.empty_like(A)
         dA4 = dA.reshape(T, B, 4, H)
-        WhT = self.params["Wh"].T
+        WhT = _transposed_copy(self.params["Wh"])
         dh, dc = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
         dh_rec, dc_next = np.zeros((B, H), A.dtype), np.zeros((B, H), A.dtype)
         for t in range(T - 1, -1, -1):
@@ -394,7 +400,7 @@ class TimeGRU(_TimeRecurrent):
         to_r = hs[:-1] * r * (1.0 - r)
         keep = 1.0 - z
         Wh = self.params["Wh"]
-        Wh_zr_T, Wh_n_T = Wh[:, : 2 * H].T, Wh[:, 2 * H :].T
+        Wh_zr_T, Wh_n_T = _transposed_copy(Wh[:, : 2 * H]), _transposed_copy(Wh[:, 2 * H :])
         dA = np.empty_like(A)
         dh, drh, tmp = (np.empty((B, H), A.dtype) for _ in range(3))
         dh_rec = np.zeros((B, H), A.dtype)

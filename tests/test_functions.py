@@ -9,10 +9,13 @@ from rnnlm.functions import (add_bias, log_softmax, sigmoid, softmax, softmax_cr
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_fused_cross_entropy_and_gradient_match_the_plain_formulas(dtype, tol):
+@pytest.mark.parametrize("spread,offset", [(20, 0), (3, 0), (3, -40)])
+def test_fused_cross_entropy_and_gradient_match_the_plain_formulas(dtype, tol, spread, offset):
     rng = np.random.default_rng(0)
     n, v = 301, 4001                      # > 1M elements: the row-block path runs
-    z = (rng.normal(size=(n, v)) * 20).astype(dtype)   # large logits: exp would overflow unshifted
+    # Spread 20: exp would overflow unshifted; spread 3: computed without the shift;
+    # offset -40: every exp would underflow unshifted.
+    z = (rng.normal(size=(n, v)) * spread + offset).astype(dtype)
     targets = rng.integers(0, v, n)
     expected_loss = -log_softmax(z.astype(np.float64))[np.arange(n), targets]
     expected_grad = softmax(z.astype(np.float64))

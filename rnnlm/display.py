@@ -1,0 +1,225 @@
+"""Everything Rich: the live training view, plain lines for logs, JSON lines, result tables.
+
+The only module importing rich. Each training view is a callable taking the trainer's events.
+"""
+
+import json
+import sys
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
+             "tokens_per_s", "elapsed_s", "out", "last")
+JSON_EVENTS = ("step", "epoch", "done")
+
+
+def stdout_console():
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr_console():
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _num(value, digits=2):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _duration(seconds):
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def describe_start(e):
+    """The lines that open a training run: what is trained on what."""
+    m, stats = e["model"], e["stats"]
+    tied = ", tied" if m["tie_weights"] else ""
+    drop = f", dropout {m['dropout']}{' variational' if m['variational'] else ''}" \
+        if m["dropout"] else ""
+    lines = [f"{'resuming' if e['resumed'] else 'training'} {m['cell']} "
+             f"{m['num_layers']}x{m['hidden_size']} (embedding {m['embed_size']}{tied}{drop}), "
+             f"{e['params']:,} parameters, on '{e['corpus']}'",
+             f"vocabulary {e['vocab_size']:,} {stats['level']}s; tokens: "
+             + ", ".join(f"{split} {stats[split]['tokens']:,}" for split in
+                         ("train", "valid", "test") if stats.get(split))]
+    valid = stats.get("valid")
+    if valid:
+        lines.append(f"validation out-of-vocabulary rate {valid['oov_rate']:.2%}")
+    return lines + list(e["notes"])
+
+
+def describe_step(e):
+    text = (f"epoch {e['epoch']} step {e['step']:,}: train ppl {_num(e['train_ppl'])}, "
+            f"lr {e['lr']:.4g}, grad norm {_num(e['grad_norm'], 3)}, "
+            f"{e['tokens_per_s']:,.0f} tok/s, {_duration(e['elapsed_s'])}")
+    return text + (f", valid ppl {_num(e['valid_ppl'])}" if "valid_ppl" in e else "")
+
+
+def describe_epoch(e):
+    return (f"epoch {e['epoch']}: train ppl {_num(e['train_ppl'])}, valid ppl "
+            f"{_num(e['valid_ppl'])}{' (best)' if e['best'] else ''}, lr {e['lr']:.4g}, "
+            f"{e['tokens_per_s']:,.0f} tok/s, {_duration(e['elapsed_s'])}")
+
+
+def describe_done(e):
+    why = {"epochs": "all epochs done", "max_time": "time budget reached",
+           "patience": "no improvement for --patience epochs"}[e["reason"]]
+    return (f"{why}: best valid ppl {_num(e['valid_ppl'])} after {e['tokens']:,} tokens "
+            f"in {_duration(e['elapsed_s'])}; model saved to {e['out']} (last state {e['last']})")
+
+
+class PlainView:
+    """Plain lines, one per event worth logging: for files, pipes and CI logs."""
+
+    def __init__(self, out=sys.stdout, err=sys.stderr):
+        self.out, self.err = out, err
+
+    def __call__(self, e):
+        kind = e["event"]
+        if kind == "start":
+            lines = describe_start(e)
+        elif kind == "step":
+            lines = [describe_step(e)]
+        elif kind == "epoch":
+            lines = [describe_epoch(e)]
+        elif kind == "done":
+            lines = [describe_done(e)]
+        elif kind == "warning":
+            print(f"rnnlm: warning: {e['message']}", file=self.err, flush=True)
+            return
+        else:
+            return
+        print("\n".join(lines), file=self.out, flush=True)
+
+    def close(self):
+        pass
+
+
+class JsonView:
+    """One JSON object per step/epoch/done event on stdout; warnings go to stderr."""
+
+    def __call__(self, e):
+        if e["event"] in JSON_EVENTS:
+            record = {k: e[k] for k in JSON_KEYS if k in e and e[k] is not None}
+            print(json.dumps(record), flush=True)
+        elif e["event"] == "warning":
+            print(f"rnnlm: warning: {e['message']}", file=sys.stderr, flush=True)
+
+    def close(self):
+        pass
+
+
+class QuietView:
+    """Nothing but warnings and, at the end, the path of the saved model."""
+
+    def __call__(self, e):
+        if e["event"] == "done":
+            print(e["out"], flush=True)
+        elif e["event"] == "warning":
+            print(f"rnnlm: warning: {e['message']}", file=sys.stderr, flush=True)
+
+    def close(self):
+        pass
+
+
+class LiveView:
+    """On a terminal: a progress bar over the epoch with tokens/s, ETA, perplexity, learning
+    rate and gradient norm, above it a table of epochs with the best one marked."""
+
+    def __init__(self, console=None):
+        self.console = console or stdout_console()
+        self.table = Table(title=None, show_edge=False, pad_edge=False)
+        for name in ("epoch", "train ppl", "valid ppl", "lr", "tok/s", "time", ""):
+            self.table.add_column(name, justify="right")
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
+            TextColumn("ppl [cyan]{task.fields[ppl]}[/] lr {task.fields[lr]} "
+                       "|g| {task.fields[norm]}"),
+            console=self.console)
+        self.task = self.task_epoch = None
+        self.live = None
+
+    def __call__(self, e):
+        kind = e["event"]
+        if kind == "start":
+            for line in describe_start(e):
+                self.console.print(line)
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False,
+                             get_renderable=self._render)
+            self.live.start()
+        elif kind == "progress":
+            self._progress(e)
+        elif kind == "step" and "valid_ppl" in e:
+            self.console.print(describe_step(e))
+        elif kind == "epoch":
+            self.table.add_row(str(e["epoch"]), _num(e["train_ppl"]), _num(e["valid_ppl"]),
+                               f"{e['lr']:.4g}", f"{e['tokens_per_s']:,.0f}",
+                               _duration(e["elapsed_s"]), "[green]best[/]" if e["best"] else "")
+        elif kind == "warning":
+            self.console.print(f"[yellow]warning:[/] {e['message']}")
+        elif kind == "done":
+            self.close()
+            self.console.print(describe_done(e))
+
+    def _render(self):
+        return Group(self.table, self.progress) if self.table.row_count else self.progress
+
+    def _progress(self, e):
+        fields = dict(epoch=e["epoch"], tps=f"{e['tokens_per_s']:,.0f}", lr=f"{e['lr']:.3g}",
+                      ppl=_num(e["train_ppl"]), norm=_num(e["grad_norm"], 3))
+        if self.task_epoch != e["epoch"]:            # a new bar for each epoch
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("", total=e["chunks"], **fields)
+            self.task_epoch = e["epoch"]
+        self.progress.update(self.task, completed=e["position"], **fields)
+
+    def close(self):
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def training_view(json_lines=False, quiet=False):
+    """The view for this output: JSON lines, quiet, live on a terminal, plain lines otherwise."""
+    if json_lines:
+        return JsonView()
+    if quiet:
+        return QuietView()
+    console = stdout_console()
+    return LiveView(console) if console.is_terminal else PlainView()
+
+
+def print_evaluation(results, json_lines=False):
+    """One JSON object per file, or a table."""
+    if json_lines:
+        for r in results:
+            print(json.dumps({k: v for k, v in r.items() if k != "warning"}), flush=True)
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    has_bpc = any("bpc" in r for r in results)
+    columns = ["file", "tokens", "ppl"] + (["bpc"] if has_bpc else []) + \
+        ["unk", "unk rate", "tok/s"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for r in results:
+        row = [r["file"], f"{r['tokens']:,}", f"{r['ppl']:.2f}"]
+        row += [f"{r['bpc']:.3f}"] if has_bpc else []
+        row += [f"{r['unk']:,}", f"{r['unk_rate']:.2%}", f"{r['tokens_per_s']:,.0f}"]
+        table.add_row(*row)
+    stdout_console().print(table)
+
+
+def print_error(message):
+    print(f"rnnlm: error: {message}", file=sys.stderr, flush=True)
+
+
+def print_warning(message):
+    print(f"rnnlm: warning: {message}", file=sys.stderr, flush=True)

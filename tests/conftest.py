@@ -1,0 +1,36 @@
+"""Shared fixtures: a small real corpus in tmp_path and a way to run the real CLI."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def run_cli(*args, cwd, check=True, timeout=300, **kw):
+    """Run `python -m rnnlm ARGS` in a subprocess, as a user would; returns CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="120")
+    proc = subprocess.run([sys.executable, "-m", "rnnlm", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rnnlm {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    """The first 1,500 sentences of the bundled corpus, as one file (split 95/5 by lines)."""
+    lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()[:1500]
+    path = tmp_path / "small.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# Tiny settings that still learn: a run takes about a second an epoch.
+TINY = ["--hidden-size", "24", "--embed-size", "24", "--layers", "1", "--bptt", "10",
+        "--batch-size", "8", "--log-every", "20"]

@@ -1,0 +1,62 @@
+"""The Python API a notebook uses: train, evaluate, load, save."""
+
+import math
+
+import numpy as np
+import pytest
+
+import rnnlm
+
+
+def test_train_evaluate_load_round_trip_through_the_api(tmp_path, small_corpus):
+    events = []
+    result = rnnlm.train(small_corpus, out=tmp_path / "m.npz", callback=events.append,
+                         progress=False, cell="gru", num_layers=1, embed_size=16,
+                         hidden_size=16, batch_size=8, bptt=10, epochs=2, log_every=10)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
+    assert "progress" in kinds and "step" in kinds
+    assert result.out == tmp_path / "m.npz" and result.last.exists()
+    assert result.best_valid_ppl == min(r["valid_ppl"] for r in result.history)
+
+    ckpt = rnnlm.load(result.out)
+    assert isinstance(ckpt.model, rnnlm.LanguageModel) and ckpt.config["model"]["cell"] == "gru"
+    assert ckpt.meta["best_valid_ppl"] == pytest.approx(result.best_valid_ppl)
+    valid = tmp_path / "valid.txt"
+    valid.write_text("\n".join(small_corpus.read_text().splitlines()[-75:]) + "\n")
+    report = rnnlm.evaluate(ckpt, valid)
+    assert report["ppl"] == pytest.approx(result.best_valid_ppl, rel=1e-6)
+    assert rnnlm.evaluate(result.out, valid)["ppl"] == pytest.approx(report["ppl"])
+    assert rnnlm.evaluate(ckpt.model, valid, vocab=ckpt.vocab)["ppl"] == pytest.approx(report["ppl"])
+
+
+def test_char_level_evaluation_reports_bits_per_character(tmp_path, small_corpus):
+    rnnlm.train(small_corpus, out=tmp_path / "c.npz", progress=False, level="char",
+                num_layers=1, embed_size=8, hidden_size=8, epochs=1, batch_size=8, bptt=20)
+    report = rnnlm.evaluate(tmp_path / "c.npz", small_corpus)
+    assert report["bpc"] == pytest.approx(math.log2(report["ppl"]))
+    assert report["bpc"] < math.log2(40)          # better than uniform over the characters
+
+
+def test_save_then_load_gives_the_same_model(tmp_path, small_corpus):
+    corpus = rnnlm.load_corpus(small_corpus)
+    model = rnnlm.LanguageModel(len(corpus.vocab), cell="rnn", num_layers=1, embed_size=6,
+                                hidden_size=6, seed=5)
+    rnnlm.save(tmp_path / "x.npz", model, corpus.vocab)
+    back = rnnlm.load(tmp_path / "x.npz")
+    x = corpus.train[:20].reshape(2, 10)
+    np.testing.assert_array_equal(back.model.forward(x), model.forward(x))
+    assert back.vocab == corpus.vocab
+
+
+def test_resuming_with_a_contradicting_setting_is_refused(tmp_path, small_corpus):
+    rnnlm.train(small_corpus, out=tmp_path / "m.npz", progress=False, num_layers=1,
+                embed_size=8, hidden_size=8, epochs=1)
+    with pytest.raises(rnnlm.UsageError, match="hidden-size"):
+        rnnlm.train(small_corpus, resume=tmp_path / "m.last.npz", progress=False, hidden_size=9,
+                    epochs=2)
+
+
+def test_train_with_an_unknown_setting_says_which(tmp_path, small_corpus):
+    with pytest.raises(rnnlm.UsageError, match="hidden_sise"):
+        rnnlm.train(small_corpus, out=tmp_path / "m.npz", hidden_sise=3)

@@ -1,0 +1,128 @@
+"""`rnnlm train` and `rnnlm eval` run for real on real files."""
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY, run_cli
+from rnnlm import load
+
+
+def json_events(stdout):
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_training_brings_perplexity_far_below_the_vocabulary_size(tmp_path, small_corpus):
+    proc = run_cli("train", small_corpus, *TINY, "--epochs", "3", "--out", tmp_path / "m.npz",
+                   "--json", cwd=tmp_path)
+    events = json_events(proc.stdout)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    vocab_size = len(load(tmp_path / "m.npz").vocab)
+    assert len(epochs) == 3
+    assert epochs[-1]["valid_ppl"] < vocab_size / 8
+    assert epochs[-1]["valid_ppl"] < epochs[0]["valid_ppl"]
+
+
+def test_json_lines_are_the_only_stdout_and_carry_the_documented_keys(tmp_path, small_corpus):
+    proc = run_cli("train", small_corpus, *TINY, "--epochs", "1", "--out", tmp_path / "m.npz",
+                   "--json", cwd=tmp_path)
+    events = json_events(proc.stdout)                       # every line parses
+    allowed = {"event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
+               "tokens_per_s", "elapsed_s", "out", "last"}
+    assert {e["event"] for e in events} == {"step", "epoch", "done"}
+    assert all(set(e) <= allowed for e in events)
+    steps = [e for e in events if e["event"] == "step"]
+    assert [s["step"] for s in steps] == list(range(20, 20 * len(steps) + 1, 20))
+    assert events[-1]["event"] == "done" and events[-1]["out"] == str(tmp_path / "m.npz")
+
+
+def test_eval_of_the_saved_model_matches_the_reported_validation_perplexity(tmp_path):
+    lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()
+    (tmp_path / "c.train.txt").write_text("\n".join(lines[:1500]) + "\n")
+    (tmp_path / "c.valid.txt").write_text("\n".join(lines[1500:1700]) + "\n")
+    proc = run_cli("train", tmp_path, *TINY, "--epochs", "2", "--out", tmp_path / "m.npz",
+                   "--json", cwd=tmp_path)
+    reported = min(e["valid_ppl"] for e in json_events(proc.stdout) if e["event"] == "epoch")
+    result = json.loads(run_cli("eval", tmp_path / "m.npz", tmp_path / "c.valid.txt", "--json",
+                                cwd=tmp_path).stdout)
+    assert set(result) == {"file", "tokens", "ppl", "unk", "unk_rate", "tokens_per_s"}
+    assert result["ppl"] == pytest.approx(reported, rel=1e-6)
+    assert result["unk"] == 0
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, small_corpus):
+    settings = [*TINY, "--dropout", "0.3", "--optimizer", "adam", "--lr", "0.01"]
+    run_cli("train", small_corpus, *settings, "--epochs", "2", "--out", tmp_path / "straight.npz",
+            "--quiet", cwd=tmp_path)
+    run_cli("train", small_corpus, *settings, "--epochs", "1", "--out", tmp_path / "split.npz",
+            "--quiet", cwd=tmp_path)
+    run_cli("train", small_corpus, "--epochs", "2", "--resume", tmp_path / "split.last.npz",
+            "--quiet", cwd=tmp_path)
+    straight, split = load(tmp_path / "straight.last.npz"), load(tmp_path / "split.last.npz")
+    assert split.meta["train_state"]["epoch"] == 2
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(split.model.params[name], value, err_msg=name)
+    assert straight.optimizer_state.keys() == split.optimizer_state.keys()
+
+
+def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"precious")
+    proc = run_cli("train", small_corpus, *TINY, "--epochs", "1", "--out", out, cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("rnnlm: error:") and "--force" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == b"precious"
+    run_cli("train", small_corpus, *TINY, "--epochs", "1", "--out", out, "--force", "--quiet",
+            cwd=tmp_path)
+    assert load(out).model.config.hidden_size == 24
+
+
+def test_config_file_settings_apply_and_flags_override_them(tmp_path, small_corpus):
+    (tmp_path / "run.toml").write_text('cell = "gru"\nhidden-size = 12\nembed_size = 12\n'
+                                       'layers = 1\nepochs = 1\nbatch-size = 4\n')
+    run_cli("train", small_corpus, "--config", tmp_path / "run.toml", "--hidden-size", "10",
+            "--out", tmp_path / "m.npz", "--quiet", cwd=tmp_path)
+    config = load(tmp_path / "m.npz").config
+    assert config["model"]["cell"] == "gru" and config["model"]["hidden_size"] == 10
+    assert config["model"]["embed_size"] == 12 and config["train"]["batch_size"] == 4
+
+
+def test_plain_output_off_a_terminal_has_no_control_codes(tmp_path, small_corpus):
+    proc = run_cli("train", small_corpus, *TINY, "--epochs", "1", "--out", tmp_path / "m.npz",
+                   cwd=tmp_path)
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "valid ppl" in proc.stdout and "saved to" in proc.stdout
+    assert "validation: last 5% of lines" in proc.stdout
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_the_last_checkpoint_and_resume_goes_on(tmp_path, small_corpus, signum,
+                                                               code):
+    out = tmp_path / "m.npz"
+    env_cmd = [sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY, "--epochs",
+               "50", "--log-every", "1", "--json", "--out", str(out)]
+    import os
+    proc = subprocess.Popen(env_cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    for line in proc.stdout:                 # wait until training really runs
+        if json.loads(line)["step"] >= 30:
+            break
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "saved" in stderr and "Traceback" not in stderr
+    last = load(tmp_path / "m.last.npz")
+    stopped_at = last.meta["train_state"]["step"]
+    assert stopped_at >= 30
+    proc = run_cli("train", small_corpus, "--epochs", str(last.meta["train_state"]["epoch"] + 1),
+                   "--resume", tmp_path / "m.last.npz", "--json", cwd=tmp_path)
+    first_step = json_events(proc.stdout)[0]["step"]
+    assert first_step == stopped_at + 1        # log-every 1 came back with the checkpoint
