@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rnnlm
+from conftest import REPO
 
 
 def test_train_evaluate_load_round_trip_through_the_api(tmp_path, small_corpus):
@@ -60,3 +61,30 @@ def test_resuming_with_a_contradicting_setting_is_refused(tmp_path, small_corpus
 def test_train_with_an_unknown_setting_says_which(tmp_path, small_corpus):
     with pytest.raises(rnnlm.UsageError, match="hidden_sise"):
         rnnlm.train(small_corpus, out=tmp_path / "m.npz", hidden_sise=3)
+
+
+def test_time_budget_stops_mid_epoch_and_counts_over_resumes(tmp_path, small_corpus):
+    settings = dict(progress=False, num_layers=1, embed_size=8, hidden_size=8, batch_size=4,
+                    bptt=5, epochs=100)
+    first = rnnlm.train(small_corpus, out=tmp_path / "m.npz", max_time=0.5, **settings)
+    assert first.reason == "max_time"
+    state = rnnlm.load(first.last).meta["train_state"]
+    assert 0.5 <= state["train_time"] < 5 and state["epoch"] < 100
+    second = rnnlm.train(small_corpus, resume=first.last, max_time=1.0, progress=False)
+    after = rnnlm.load(second.last).meta["train_state"]
+    assert second.reason == "max_time"
+    assert 1.0 <= after["train_time"] < 6 and after["step"] > state["step"]
+
+
+def test_eval_every_validates_mid_epoch_and_patience_stops_an_overfitting_run(tmp_path):
+    lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()
+    (tmp_path / "c.train.txt").write_text("\n".join(lines[:60]) + "\n")     # far too little
+    (tmp_path / "c.valid.txt").write_text("\n".join(lines[60:120]) + "\n")
+    events = []
+    result = rnnlm.train(tmp_path, out=tmp_path / "m.npz", progress=False, num_layers=1,
+                         embed_size=32, hidden_size=64, optimizer="adam", lr=0.01, batch_size=4,
+                         bptt=10, epochs=60, patience=2, eval_every=20, callback=events.append)
+    validated = [e for e in events if e["event"] == "step" and "valid_ppl" in e]
+    assert validated and all(e["step"] % 20 == 0 for e in validated)
+    assert result.reason == "patience" and len(result.history) < 30
+    assert [r["best"] for r in result.history][-2:] == [False, False]
