@@ -74,7 +74,8 @@ def train(
     decay_after: int = typer.Option(None, help="Decay the lr after each epoch from this one."),
     decay_on_plateau: bool = typer.Option(None, "--decay-on-plateau/--no-decay-on-plateau",
                                           help="Decay the lr when validation does not improve."),
-    clip: float = typer.Option(None, help="Clip gradients to this global norm. [default: 0.25]"),
+    clip: float = typer.Option(None, help="Clip gradients to this global norm; 0 turns clipping off. "
+                              "[default: 0.25]"),
     batch_size: int = typer.Option(None, help="Parallel streams. [default: 20]"),
     bptt: int = typer.Option(None, help="Steps per chunk (truncated BPTT). [default: 35]"),
     epochs: int = typer.Option(None, help="Epochs in total, over all resumes. [default: 10]"),

@@ -12,7 +12,7 @@ DTYPES = ("float32", "float64")
 
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{name} must be a positive whole number, got {value!r}")
+        raise UsageError(f"--{name} must be a positive whole number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,19 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.cell not in CELLS:
-            raise UsageError(f"unknown cell {self.cell!r}: choose one of {', '.join(CELLS)}")
-        for name in ("vocab_size", "num_layers", "embed_size", "hidden_size"):
-            _positive_int(name.replace("_", "-"), getattr(self, name))
+            raise UsageError(f"--cell: unknown cell {self.cell!r}, choose one of {', '.join(CELLS)}")
+        for name, flag in (("vocab_size", "vocab-size"), ("num_layers", "layers"),
+                           ("embed_size", "embed-size"), ("hidden_size", "hidden-size")):
+            _positive_int(flag, getattr(self, name))
         if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not self.init_scale > 0.0:
-            raise UsageError(f"init-scale must be positive, got {self.init_scale}")
+            raise UsageError(f"--init-scale must be positive, got {self.init_scale}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.tie_weights and self.embed_size != self.hidden_size:
             raise UsageError(
-                f"tying weights needs embed-size == hidden-size "
+                f"--tie-weights needs --embed-size == --hidden-size "
                 f"(got {self.embed_size} and {self.hidden_size}): make them equal or drop tying"
             )
 
@@ -65,14 +66,14 @@ def _optional(check, name, value):
 
 def _positive_number(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise UsageError(f"{name} must be a positive number, got {value!r}")
+        raise UsageError(f"--{name} must be a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to read the corpus and how to train; the model's own settings are in ModelConfig.
 
-    ``lr`` None means the optimizer's default (SGD 20 on the mean per-token loss, i.e. lr 1 on
+    ``clip`` None or 0 turns clipping off. ``lr`` None means the optimizer's default (SGD 20 on the mean per-token loss, i.e. lr 1 on
     the loss summed over 20 steps; Adam 0.002). ``lr_decay`` multiplies the learning rate each
     epoch after ``decay_after`` and/or after an epoch whose validation did not improve
     (``decay_on_plateau``). ``max_time`` is seconds of training (evaluation excluded), summed
@@ -101,15 +102,18 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.level not in ("word", "char"):
-            raise UsageError(f"level must be 'word' or 'char', got {self.level!r}")
+            raise UsageError(f"--level must be 'word' or 'char', got {self.level!r}")
         if not 0.0 <= self.valid_fraction < 1.0:
-            raise UsageError(f"valid-fraction must be in [0, 1), got {self.valid_fraction}")
+            raise UsageError(f"--valid-fraction must be in [0, 1), got {self.valid_fraction}")
         if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}: choose sgd or adam")
+            raise UsageError(f"--optimizer: unknown optimizer {self.optimizer!r}, choose sgd or adam")
         _optional(_positive_number, "lr", self.lr)
         if not 0.0 < self.lr_decay <= 1.0:
-            raise UsageError(f"lr-decay must be in (0, 1], got {self.lr_decay}")
-        _optional(_positive_number, "clip", self.clip)
+            raise UsageError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        if self.clip is not None and not (isinstance(self.clip, (int, float))
+                                          and not isinstance(self.clip, bool) and self.clip >= 0):
+            raise UsageError(f"--clip must be a number >= 0 (0 turns clipping off), "
+                             f"got {self.clip!r}")
         _optional(_positive_number, "max-time", self.max_time)
         for name in ("min_count", "batch_size", "bptt", "epochs", "eval_batch_size", "log_every"):
             _positive_int(name.replace("_", "-"), getattr(self, name))
@@ -118,7 +122,7 @@ class TrainConfig:
         if self.decay_after is not None and (isinstance(self.decay_after, bool) or
                                              not isinstance(self.decay_after, int) or
                                              self.decay_after < 0):
-            raise UsageError(f"decay-after must be a whole number >= 0, got {self.decay_after!r}")
+            raise UsageError(f"--decay-after must be a whole number >= 0, got {self.decay_after!r}")
 
     @property
     def learning_rate(self):

@@ -39,7 +39,7 @@ _BATCH_LINES = 4096  # lines counted or encoded per step
 
 def _check_level(level: str) -> None:
     if level not in LEVELS:
-        raise UsageError(f"unknown level '{level}' (expected 'word' or 'char')")
+        raise UsageError(f"--level must be 'word' or 'char', got '{level}'")
 
 
 def _check_encoding(encoding: str) -> str:
@@ -47,18 +47,18 @@ def _check_encoding(encoding: str) -> str:
     try:
         info = codecs.lookup(encoding)
     except (LookupError, TypeError):
-        raise UsageError(f"unknown encoding '{encoding}'") from None
+        raise UsageError(f"--encoding: unknown encoding '{encoding}' (try utf-8 or latin-1)") from None
     if not getattr(info, "_is_text_encoding", True):  # hex, base64, zlib: bytes -> bytes
-        raise UsageError(f"'{encoding}' is not a text encoding")
+        raise UsageError(f"--encoding: '{encoding}' is not a text encoding (try utf-8 or latin-1)")
     return info.name
 
 
 def _check_limits(level: str, max_vocab: int | None, min_count: int) -> None:
     least = len(SPECIALS[level]) + 1
     if max_vocab is not None and max_vocab < least:
-        raise UsageError(f"max_vocab must be at least {least} at {level} level (specials + 1)")
+        raise UsageError(f"--max-vocab must be at least {least} at {level} level (specials + 1)")
     if min_count < 1:
-        raise UsageError(f"min_count must be at least 1, got {min_count}")
+        raise UsageError(f"--min-count must be at least 1, got {min_count}")
 
 
 def tokenize(text: str, level: str) -> list[str]:
@@ -196,7 +196,8 @@ def _chunks(path: Path, encoding: str) -> Iterator[tuple[bytes, str]]:
             while True:
                 raw = f.read(_CHUNK)
                 if not wide and (p := raw.find(b"\x00")) >= 0:
-                    raise DataError(f"file '{path}' looks binary (NUL byte at offset {offset + p})")
+                    raise DataError(f"file '{path}' looks binary (NUL byte at offset {offset + p}); "
+                                    f"give a plain text file")
                 pending = len(decoder.getstate()[0])  # bytes held back from the previous chunk
                 try:
                     text = decoder.decode(raw, final=not raw)
@@ -222,7 +223,7 @@ def _chunks(path: Path, encoding: str) -> Iterator[tuple[bytes, str]]:
 def _scan(path: Path, encoding: str) -> dict:
     """Checking pass: {"bytes", "lines", "sha256"}; missing, empty or blank files -> DataError."""
     if not path.exists():
-        raise DataError(f"file '{path}' does not exist")
+        raise DataError(f"file '{path}' does not exist: check the path")
     if path.is_dir():
         raise DataError(f"'{path}' is a directory, expected a text file")
     digest, size, newlines, last, blank = hashlib.sha256(), 0, 0, "", True
@@ -233,9 +234,9 @@ def _scan(path: Path, encoding: str) -> dict:
         last = text[-1] if text else last
         blank = blank and not text.strip()
     if size == 0:
-        raise DataError(f"file '{path}' is empty")
+        raise DataError(f"file '{path}' is empty: give a file with some text")
     if blank:
-        raise DataError(f"file '{path}' contains only whitespace")
+        raise DataError(f"file '{path}' contains only whitespace: give a file with some text")
     return {"bytes": size, "lines": newlines + (last != "\n"), "sha256": digest.hexdigest()}
 
 
@@ -347,10 +348,10 @@ def load_corpus(path: str | Path, level: str = "word", encoding: str = "utf-8",
     encoding = _check_encoding(encoding)
     _check_limits(level, max_vocab, min_count)
     if not 0 <= valid_fraction < 1:
-        raise UsageError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+        raise UsageError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
     path = Path(path)
     if not path.exists():
-        raise DataError(f"corpus '{path}' does not exist")
+        raise DataError(f"corpus '{path}' does not exist: give a text file or a directory")
     is_dir = path.is_dir()
     files = _discover(path) if is_dir else {"train": path, "valid": None, "test": None}
     scan = _scan(files["train"], encoding)
@@ -411,7 +412,7 @@ def _discover(directory: Path) -> dict[str, Path | None]:
             raise DataError(f"corpus directory '{directory}' has {len(paths)} *{s}*.txt files: "
                             + ", ".join(p.name for p in paths))
     if not found["train"]:
-        raise DataError(f"corpus directory '{directory}' has no training file (*train*.txt)")
+        raise DataError(f"corpus directory '{directory}' has no training file: name one *train*.txt")
     return {s: paths[0] if paths else None for s, paths in found.items()}
 
 

@@ -7,8 +7,8 @@ Events: "start" (corpus and model facts), "progress" (every step), "step" (every
 
 import fcntl
 import math
-import os
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,9 +24,10 @@ from .evaluation import evaluate_ids
 from .model import LanguageModel
 from .optim import SGD, Adam, clip_grad_norm
 
-# Settings a resumed run may change: the budget and the reporting. Any other one given with
-# --resume must equal the checkpoint's.
-RESUMABLE_CHANGES = {"epochs", "max_time", "patience", "eval_every", "log_every"}
+# Settings a resumed run may change: the budget, the reporting and the step size (to go on
+# after a divergence with a lower lr). Any other one given with --resume must equal the
+# checkpoint's.
+RESUMABLE_CHANGES = {"epochs", "max_time", "patience", "eval_every", "log_every", "lr", "clip"}
 MAX_BAD_STEPS = 5           # non-finite steps in a row before training gives up
 
 
@@ -41,7 +42,14 @@ class TrainingInterrupted(RnnlmError):
 
 
 class TrainingDiverged(RnnlmError):
-    """The loss or the gradient stayed non-finite for MAX_BAD_STEPS steps in a row."""
+    """The loss or the gradient stayed non-finite for MAX_BAD_STEPS steps in a row.
+
+    ``model`` is the model as it was: no non-finite step ever reached its parameters.
+    """
+
+    def __init__(self, message, model):
+        super().__init__(message)
+        self.model = model
 
 
 @dataclass
@@ -92,22 +100,24 @@ class Trainer:
         self.callback, self.progress = callback, progress
         model_settings, train_settings = split_settings(settings)
         ckpt = checkpoint.load(resume) if resume is not None else None
+        lr_given = "lr" in train_settings
         if ckpt is not None:
             model_settings, train_settings = self._merge_resumed(ckpt, model_settings,
                                                                  train_settings)
         self.cfg = TrainConfig(**train_settings)
+        ModelConfig(vocab_size=2, **model_settings)     # bad settings fail before any reading
         self.corpus = self._load_corpus(corpus, ckpt)
         model_cfg = ModelConfig(vocab_size=len(self.corpus.vocab), **model_settings)
         self.out = Path(out) if out is not None else (
             _out_for_resume(resume) if resume is not None
             else default_out(self.corpus.name, model_cfg.cell))
         self.last = last_path(self.out)
+        self.stream = BatchStream(self.corpus.train, self.cfg.batch_size, self.cfg.bptt,
+                                  name=f"training data of '{self.corpus.name}'")
         self._check_outputs(force, resume)
         self.model = ckpt.model if ckpt is not None else LanguageModel.from_config(model_cfg)
         self.opt = (SGD(self.cfg.learning_rate) if self.cfg.optimizer == "sgd"
                     else Adam(self.cfg.learning_rate))
-        self.stream = BatchStream(self.corpus.train, self.cfg.batch_size, self.cfg.bptt,
-                                  name=f"training data of '{self.corpus.name}'")
         # Everything that changes as training goes on, saved in every checkpoint.
         self.st = {"epoch": 0, "position": 0, "step": 0, "tokens": 0, "train_time": 0.0,
                    "lr": self.cfg.learning_rate, "history": [], "best_valid_ppl": None,
@@ -116,6 +126,8 @@ class Trainer:
             self.st.update(ckpt.meta["train_state"])
             self.opt.load_state_dict(ckpt.optimizer_state)
             self.model.rng.bit_generator.state = ckpt.meta["rng"]
+            if lr_given:                            # a new lr replaces the decayed one
+                self.st["lr"] = self.cfg.learning_rate
         self.opt.lr = self.st["lr"]
         self.resumed = resume
 
@@ -145,13 +157,19 @@ class Trainer:
         return corpus
 
     def _check_outputs(self, force, resume):
-        if not self.out.parent.exists():
-            if self.out.parent == Path("models"):
-                self.out.parent.mkdir()             # the default place is ours to create
+        """Fail now, not after an epoch, if the checkpoints could not be written."""
+        directory = self.out.parent
+        if not directory.is_dir():
+            if directory == Path("models") and not directory.exists():
+                directory.mkdir()                   # the default place is ours to create
             else:
-                raise UsageError(f"output directory '{self.out.parent}' does not exist")
-        if not os.access(self.out.parent, os.W_OK):
-            raise RnnlmError(f"output directory '{self.out.parent}' is not writable")
+                raise RnnlmError(f"output directory '{directory}' does not exist: create it "
+                                 f"or choose another --out")
+        try:                                        # os.access says yes to root everywhere
+            tempfile.TemporaryFile(dir=directory).close()
+        except OSError as e:
+            raise RnnlmError(f"cannot write in output directory '{directory}' "
+                             f"({e.strerror}): choose another --out") from None
         resuming_this = resume is not None and _out_for_resume(resume) == self.out
         if self.out.exists() and not force and not resuming_this:
             raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
@@ -204,7 +222,8 @@ class Trainer:
                       chunks=len(self.stream), epochs=self.cfg.epochs, epoch=self.st["epoch"])
             if self.stream.warning:
                 self.emit("warning", message=self.stream.warning)
-            reason = self._loop()
+            with np.errstate(all="ignore"):     # overflow is caught as a non-finite loss
+                reason = self._loop()
             self._save(self.last)
             self.emit("done", epoch=self.st["epoch"], step=self.st["step"],
                       tokens=self.st["tokens"], valid_ppl=self.st["best_valid_ppl"],
@@ -260,8 +279,7 @@ class Trainer:
             start = time.perf_counter()
             loss = model.forward(x, t)
             model.backward()
-            norm = clip_grad_norm(model.grads, cfg.clip) if cfg.clip else clip_grad_norm(
-                model.grads, math.inf)
+            norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
             if math.isfinite(loss) and math.isfinite(norm):
                 self.opt.step(model.params, model.grads)
                 bad_steps = 0
@@ -302,11 +320,14 @@ class Trainer:
         self.opt.lr = self.st["lr"]
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         if bad_steps >= MAX_BAD_STEPS:
-            self._save(self.last)
+            # The parameters are finite, but whatever led here is no state to save over the
+            # last good checkpoint.
+            kept = (f"the last good checkpoint is '{self.last}'" if self.last.exists()
+                    else "no checkpoint was written")
             raise TrainingDiverged(
-                f"training diverged: {bad_steps} steps in a row with a non-finite {what}; "
-                f"the parameters were never touched by them and are saved in '{self.last}' "
-                f"(lower --lr or --clip and --resume it)")
+                f"training diverged: {bad_steps} steps in a row with a non-finite {what} "
+                f"(skipped, lr lowered to {self.st['lr']:.3g}); {kept}; lower --lr or --clip",
+                self.model)
         self.emit("warning", message=f"step {self.st['step'] + 1}: non-finite {what}, "
                                      f"step skipped, lr lowered to {self.st['lr']:.4g}")
         return bad_steps

@@ -304,7 +304,7 @@ def test_a_checkpoint_from_a_newer_rnnlm_asks_for_an_upgrade(tmp_path, saved):
     (lambda m: {**m, "meta": np.array("{not json")}, "unreadable 'meta'"),
     (lambda m: with_meta(m, version="1"), "bad format version '1'"),
     (lambda m: with_meta(m, config={"model": {"vocab_size": V, "cell": "transformer"}}),
-     "invalid model config (unknown cell 'transformer'"),
+     "invalid model config (--cell: unknown cell 'transformer'"),
     (lambda m: with_meta(m, config={"model": {"vocab_size": V, "colour": "red"}}),
      "invalid model config"),
     (lambda m: with_meta(m, config={"model": {"vocab_size": V, "seed": -1}}),

@@ -145,11 +145,11 @@ def test_sparse_embedding_gradient_equals_the_dense_one_across_steps():
 
 @pytest.mark.parametrize("kwargs,fragment", [
     (dict(cell="transformer"), "unknown cell"),
-    (dict(num_layers=0), "num-layers"),
+    (dict(num_layers=0), "--layers"),
     (dict(hidden_size=-3), "hidden-size"),
     (dict(dropout=1.0), "dropout"),
     (dict(dropout=-0.1), "dropout"),
-    (dict(tie_weights=True, embed_size=5, hidden_size=6), "embed-size == hidden-size"),
+    (dict(tie_weights=True, embed_size=5, hidden_size=6), "--embed-size == --hidden-size"),
     (dict(dtype="float16"), "dtype"),
     (dict(init_scale=0.0), "init-scale"),
 ])

@@ -1,0 +1,139 @@
+"""Bad input through the real CLI: one line on stderr, the right exit code, nothing written.
+
+Exit 2 for a bad option value or combination, 1 for bad files, data, checkpoints or
+resources. Each case runs in an empty working directory, which must stay empty.
+"""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import rnnlm
+from conftest import REPO, run_cli
+
+
+class _CreatesAFile:
+    """Unpickling this would create the canary file: a checkpoint must never be unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def _rewrite(src, dst, change):
+    """Copy checkpoint src to dst with its members changed by change(dict of arrays)."""
+    with np.load(src, allow_pickle=False) as f:
+        members = {k: f[k] for k in f.files}
+    change(members)
+    with open(dst, "wb") as out:
+        np.savez(out, **members)
+
+
+def _future_version(members):
+    meta = json.loads(str(members["meta"]))
+    meta["version"] = 99
+    members["meta"] = np.array(json.dumps(meta))
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    d = tmp_path_factory.mktemp("assets")
+    lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()[:300]
+    (d / "good.txt").write_text("\n".join(lines) + "\n")
+    (d / "other.txt").write_text("\n".join(reversed(lines)) + "\n")
+    (d / "empty.txt").write_bytes(b"")
+    (d / "blank.txt").write_text("   \n\t\n\n")
+    (d / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (d / "latin1.txt").write_bytes("the caf\u00e9 is open\n".encode("latin-1"))
+    (d / "one.txt").write_text("a")
+    (d / "notrain").mkdir()
+    (d / "notrain" / "notes.txt").write_text("no corpus here\n")
+    rnnlm.train(d / "good.txt", out=d / "good.npz", progress=False, num_layers=1,
+                embed_size=8, hidden_size=8, epochs=1, batch_size=4, bptt=5)
+    good = (d / "good.npz").read_bytes()
+    (d / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (d / "random.npz").write_bytes(np.random.default_rng(0).bytes(4096))
+    np.savez(d / "foreign.npz", weights=np.zeros(3))
+    with zipfile.ZipFile(d / "text.npz", "w") as z:
+        z.writestr("readme.txt", "not a checkpoint")
+    _rewrite(d / "good.npz", d / "future.npz", _future_version)
+    _rewrite(d / "good.npz", d / "shape.npz",
+             lambda m: m.__setitem__("param/lstm0.Wx", m["param/lstm0.Wx"].reshape(32, 8)))
+    canary = d / "canary"
+    evil = np.empty(1, dtype=object)
+    evil[0] = _CreatesAFile(canary)
+    _rewrite(d / "good.npz", d / "pickled.npz", lambda m: m.__setitem__("param/out.b", evil))
+    return d
+
+
+# (id, arguments with {a} for the assets directory, exit code, words the message must hold)
+CASES = [
+    ("missing file", "train {a}/nope.txt", 1, ["nope.txt", "does not exist"]),
+    ("no training file", "train {a}/notrain", 1, ["notrain", "*train*.txt"]),
+    ("empty file", "train {a}/empty.txt", 1, ["empty.txt", "empty"]),
+    ("whitespace only", "train {a}/blank.txt", 1, ["blank.txt", "whitespace"]),
+    ("binary file", "train {a}/binary.txt", 1, ["binary.txt", "binary", "offset 8"]),
+    ("not utf-8", "train {a}/latin1.txt", 1, ["latin1.txt", "offset 7", "--encoding"]),
+    ("too short", "train {a}/one.txt --level char", 1, ["one.txt", "at least 2"]),
+    ("unknown encoding", "train {a}/good.txt --encoding klingon", 2, ["--encoding", "klingon"]),
+    ("zero hidden size", "train {a}/good.txt --hidden-size 0", 2, ["--hidden-size"]),
+    ("negative embed size", "train {a}/good.txt --embed-size -4", 2, ["--embed-size"]),
+    ("zero layers", "train {a}/good.txt --layers 0", 2, ["--layers"]),
+    ("zero batch size", "train {a}/good.txt --batch-size 0", 2, ["--batch-size"]),
+    ("zero bptt", "train {a}/good.txt --bptt 0", 2, ["--bptt"]),
+    ("zero epochs", "train {a}/good.txt --epochs 0", 2, ["--epochs"]),
+    ("dropout one", "train {a}/good.txt --dropout 1", 2, ["--dropout", "[0, 1)"]),
+    ("negative dropout", "train {a}/good.txt --dropout -0.1", 2, ["--dropout"]),
+    ("zero lr", "train {a}/good.txt --lr 0", 2, ["--lr"]),
+    ("negative lr", "train {a}/good.txt --lr -1", 2, ["--lr"]),
+    ("unknown cell", "train {a}/good.txt --cell transformer", 2, ["--cell", "transformer"]),
+    ("unknown optimizer", "train {a}/good.txt --optimizer rmsprop", 2, ["--optimizer"]),
+    ("not a number", "train {a}/good.txt --epochs many", 2, ["--epochs"]),
+    ("bad duration", "train {a}/good.txt --max-time soon", 2, ["--max-time"]),
+    ("valid fraction", "train {a}/good.txt --valid-fraction 1.5", 2, ["--valid-fraction"]),
+    ("tying sizes", "train {a}/good.txt --tie-weights --embed-size 8 --hidden-size 9", 2,
+     ["--tie-weights", "--embed-size"]),
+    ("no output dir", "train {a}/good.txt --out {a}/missing/m.npz", 1, ["missing", "--out"]),
+    ("output unwritable", "train {a}/good.txt --out /proc/m.npz", 1, ["/proc", "--out"]),
+    ("output exists", "train {a}/good.txt --out {a}/good.npz", 1, ["good.npz", "--force"]),
+    ("resume contradicts", "train {a}/good.txt --resume {a}/good.last.npz --hidden-size 9", 2,
+     ["--hidden-size", "contradicts"]),
+    ("resume other corpus", "train {a}/other.txt --resume {a}/good.last.npz", 2,
+     ["other.txt", "resume"]),
+    ("checkpoint missing", "eval {a}/absent.npz {a}/good.txt", 1, ["absent.npz"]),
+    ("checkpoint truncated", "eval {a}/truncated.npz {a}/good.txt", 1, ["truncated.npz"]),
+    ("checkpoint random", "eval {a}/random.npz {a}/good.txt", 1, ["random.npz"]),
+    ("foreign npz", "eval {a}/foreign.npz {a}/good.txt", 1, ["foreign.npz"]),
+    ("zip not ours", "eval {a}/text.npz {a}/good.txt", 1, ["text.npz"]),
+    ("future version", "eval {a}/future.npz {a}/good.txt", 1, ["future.npz", "newer"]),
+    ("shape mismatch", "eval {a}/shape.npz {a}/good.txt", 1, ["shape.npz", "lstm0.Wx", "(32, 8)"]),
+    ("pickled arrays", "eval {a}/pickled.npz {a}/good.txt", 1, ["pickled.npz", "pickle"]),
+    ("eval missing text", "eval {a}/good.npz {a}/nope.txt", 1, ["nope.txt"]),
+    ("eval binary text", "eval {a}/good.npz {a}/binary.txt", 1, ["binary.txt"]),
+    ("eval zero batch", "eval {a}/good.npz {a}/good.txt --batch-size 0", 2, ["--batch-size"]),
+    ("unknown option", "train {a}/good.txt --hiden-size 3", 2, ["--hiden-size"]),
+]
+
+
+@pytest.mark.parametrize("name,args,code,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_line_and_writes_nothing(assets, tmp_path, name, args, code,
+                                                           words):
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in assets.rglob("*"))
+    proc = run_cli(*args.format(a=assets).split(), cwd=tmp_path, check=False)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("rnnlm: error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert proc.stdout == ""
+    assert list(tmp_path.iterdir()) == []                  # no models/, no lock, no temp file
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in assets.rglob("*")) == before
+    assert not (assets / "canary").exists()                # the pickle never ran
+
+
+def test_the_table_covers_at_least_25_cases():
+    assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
