@@ -14,6 +14,7 @@ import json
 import math
 import os
 import secrets
+import sysconfig
 import time
 import zipfile
 from dataclasses import asdict, dataclass, is_dataclass
@@ -305,3 +306,21 @@ def load(path):
                      a.shape if target is None else target.shape, None)
     config = {"model": model.config.to_dict(), "train": config.get("train", {})}
     return Checkpoint(model, vocab, config, meta, groups["optim"], path)
+
+
+DEFAULT_MODEL = "default.npz"
+
+
+def default_model_path():
+    """The model that generate and inspect-gates use without --model.
+
+    It lives in the repository's models/ folder; an installed copy of rnnlm carries it in
+    <prefix>/share/rnnlm/ (pyproject's data-files), so it is found from any directory.
+    """
+    candidates = [Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL,
+                  Path(sysconfig.get_path("data")) / "share" / "rnnlm" / DEFAULT_MODEL]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise CheckpointError(f"no default model found (looked for {candidates[-1]}); "
+                          f"pass --model PATH")

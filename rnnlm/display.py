@@ -6,11 +6,16 @@ The only module importing rich. Each training view is a callable taking the trai
 import json
 import sys
 
+from rich.color import Color
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeRemainingColumn)
+from rich.style import Style
 from rich.table import Table
+from rich.text import Text
+
+from . import gates as _gates
 
 JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
              "tokens_per_s", "elapsed_s", "out", "last")
@@ -223,3 +228,111 @@ def print_error(message):
 
 def print_warning(message):
     print(f"rnnlm: warning: {message}", file=sys.stderr, flush=True)
+
+
+def print_note(message):
+    """A line for the person at the terminal, kept off stdout (which may be piped)."""
+    print(f"rnnlm: {message}", file=sys.stderr, flush=True)
+
+
+# --- gate heatmaps (rnnlm inspect-gates) -------------------------------------------------------
+
+GATE_COLUMN = 5         # characters per token column: "Jenny", " .93 ", "-1.0"
+GATE_LABEL = 11         # the row-label column: "u123", "g candidate"
+_SHOWN_CHARS = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}    # blanks made visible
+
+
+def _gate_number(v):
+    """A value in at most 4 characters (.93, -.41, 1.0, -3.4, 27, 2e3): printed in every cell,
+    so the heatmap still reads where colour is stripped (a file, a pipe)."""
+    a = abs(float(v))
+    if round(a, 2) < 1:
+        s = f"{a:.2f}"[1:]
+    elif round(a, 1) < 10:
+        s = f"{a:.1f}"
+    elif round(a) < 1000:
+        s = f"{a:.0f}"
+    else:
+        s = f"{a:.0e}".replace("e+0", "e").replace("e+", "e")
+    return "-" + s if v < 0 and s.strip("0.") else s
+
+
+def _gate_style(v, lo, hi, palette):
+    r, g, b = _gates.colour(v, lo, hi, palette)
+    dark = 0.299 * r + 0.587 * g + 0.114 * b < 140      # white text on dark cells
+    return Style(color=Color.from_rgb(*((255,) * 3 if dark else (0,) * 3)),
+                 bgcolor=Color.from_rgb(r, g, b))
+
+
+def _token_label(token, width):
+    """A token cut to ``width`` terminal cells ("visi…"), blanks and controls made visible."""
+    from rich.cells import cell_len, set_cell_size
+    token = "".join(_SHOWN_CHARS.get(ch, ch if ch.isprintable() else "\u00b7") for ch in token)
+    if cell_len(token) > width:
+        token = set_cell_size(token, width - 1) + "\u2026"
+    pad = width - cell_len(token)                # centred by terminal cells: 日 takes two
+    return " " * (pad // 2) + token + " " * (pad - pad // 2)
+
+
+def _gate_row(label, values, scale, bold=False):
+    line = Text(f"{label:<{GATE_LABEL}.{GATE_LABEL}}", style="bold" if bold else "")
+    for v in values:
+        line.append(" ")
+        line.append(f"{_gate_number(v):>{GATE_COLUMN - 1}} ", style=_gate_style(v, *scale))
+    return line
+
+
+def _gate_legend(record, layer, gate, units, scale):
+    lo, hi, palette = scale
+    head = Text(f"{record.cell.upper()} layer {layer} (of {len(record.layers)}), ", style="bold")
+    head.append(f"gate {gate}: {_gates.DESCRIPTIONS[gate]}")
+    key = Text("colour ")
+    key.append(_gate_number(lo) if gate == "c" else f"{lo:g}")
+    key.append(" ")
+    for k in range(5):                                  # five chips from lo to hi
+        key.append("  ", style=_gate_style(lo + (hi - lo) * k / 4, *scale))
+    key.append(" " + (_gate_number(hi) if gate == "c" else f"{hi:g}"))
+    key.append(" (dark to bright)" if palette == "sequential" else " (blue, white, red)")
+    if gate == "c":
+        key.append(" scaled by the layer's largest |c|")
+    key.append(f"; {len(units)} of {record.hidden_size} units; cells show the value")
+    lines = [head, key]
+    unknown = list(dict.fromkeys(t for t, u in zip(record.tokens, record.unknown) if u))
+    if unknown:
+        lines.append(Text("read as <unk> (underlined): " + ", ".join(map(repr, unknown)),
+                          style="yellow"))
+    return lines
+
+
+def print_gates(record, layer=0, gate=None, units=None, console=None):
+    """A heatmap of one gate of one layer: tokens across, units down, one coloured number per
+    cell; under each block, the per-token mean of every gate of the layer. Blocks of tokens
+    wrap to the console width."""
+    console = console or stdout_console()
+    layer, gate = _gates.check_layer(record, layer), _gates.check_gate(record, gate)
+    values = record.layers[layer][gate]
+    units = _gates.select_units(values) if units is None else list(units)
+    sc = _gates.scale(record, layer, gate)
+    means = _gates.token_means(record, layer)
+    mean_scales = {g: _gates.scale(record, layer, g) for g in means}
+    for line in _gate_legend(record, layer, gate, units, sc):
+        console.print(line, soft_wrap=False)
+    T = len(record.tokens)
+    per_block = max(1, (console.width - GATE_LABEL) // (GATE_COLUMN + 1))
+    grid = dict(no_wrap=True, overflow="crop", soft_wrap=False)     # rows never wrap: crop
+    for start in range(0, T, per_block):
+        end = min(T, start + per_block)
+        console.print()
+        header = Text(f"{f'{start + 1}-{end}':<{GATE_LABEL}}", style="dim")
+        for t in range(start, end):
+            header.append(" ")
+            header.append(_token_label(record.tokens[t], GATE_COLUMN),
+                          style="bold underline" if record.unknown[t] else "bold")
+        console.print(header, **grid)
+        for u in units:
+            console.print(_gate_row(f"u{u}", values[start:end, u], sc), **grid)
+        console.print(Text(f"mean over all {record.hidden_size} units", style="dim italic"),
+                      **grid)
+        for g, m in means.items():
+            console.print(_gate_row(f"{g} {_gates.SHORT[g]}", m[start:end], mean_scales[g],
+                                    bold=g == gate), **grid)

@@ -215,11 +215,6 @@ class _TimeRecurrent:
         h_prev = self._hs[:-1].reshape(-1, H)
         np.matmul(h_prev.T, dA, out=self.grads["Wh"])
 
-    def _half_sigmoid_columns(self, n):
-        """Wh with its first n columns halved, for ``_sigmoid_via_tanh``."""
-        Wh = self.params["Wh"].copy()
-        Wh[:, :n] *= 0.5
-        return Wh
 
 
 def _transposed_copy(W):
@@ -228,14 +223,17 @@ def _transposed_copy(W):
     return np.ascontiguousarray(W.T)
 
 
-def _finish_sigmoid(u):
-    """u = tanh(a / 2) in place -> sigmoid(a) = (1 + u) / 2.
+def _activate(a, n):
+    """In place: sigmoid on the first n columns of a, tanh on the rest, with one tanh call.
 
-    The sigmoid pre-activations are halved beforehand (their weight columns, once per call), so
-    a single tanh call per step serves the sigmoid gates and the tanh candidate together.
+    sigmoid(x) = (1 + tanh(x / 2)) / 2, so halving the sigmoid block first lets a single tanh
+    serve the gates and the candidate together (and it is stable for any x).
     """
-    u *= 0.5
-    u += 0.5
+    gates = a[:, :n]
+    gates *= 0.5
+    np.tanh(a, out=a)
+    gates *= 0.5
+    gates += 0.5
 
 
 class TimeRNN(_TimeRecurrent):
@@ -282,9 +280,7 @@ class TimeLSTM(_TimeRecurrent):
     def _steps(self, A):
         T, B, H4 = A.shape
         H = H4 // 4
-        A[..., : 3 * H] *= 0.5                      # see _finish_sigmoid
-        Wh = self._half_sigmoid_columns(3 * H)
-        hs = self._hs
+        Wh, hs = self.params["Wh"], self._hs
         self._cs = cs = np.empty_like(hs)
         cs[0] = self._initial("c", B, A.dtype)
         self._tanh_c = tanh_c = np.empty((T, B, H), A.dtype)
@@ -294,8 +290,7 @@ class TimeLSTM(_TimeRecurrent):
             a = A[t]
             np.matmul(hs[t], Wh, out=rec)
             a += rec
-            np.tanh(a, out=a)
-            _finish_sigmoid(a[:, : 3 * H])
+            _activate(a, 3 * H)
             f, i, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             np.multiply(f, cs[t], out=cs[t + 1])
             np.multiply(i, g, out=ig)
@@ -365,8 +360,7 @@ class TimeGRU(_TimeRecurrent):
     def _steps(self, A):
         T, B, H3 = A.shape
         H = H3 // 3
-        A[..., : 2 * H] *= 0.5                      # see _finish_sigmoid
-        Wh_zr = np.ascontiguousarray(self._half_sigmoid_columns(2 * H)[:, : 2 * H])
+        Wh_zr = np.ascontiguousarray(self.params["Wh"][:, : 2 * H])
         Wh_n = np.ascontiguousarray(self.params["Wh"][:, 2 * H :])
         hs = self._hs
         self._rh = rh = np.empty((T, B, H), A.dtype)     # r * h_{t-1}, for the Whn gradient
@@ -378,8 +372,7 @@ class TimeGRU(_TimeRecurrent):
             zr, n = a[:, : 2 * H], a[:, 2 * H :]
             np.matmul(hs[t], Wh_zr, out=rec)
             zr += rec
-            np.tanh(zr, out=zr)
-            _finish_sigmoid(zr)
+            _activate(zr, 2 * H)
             np.multiply(a[:, H : 2 * H], hs[t], out=rh[t])
             np.matmul(rh[t], Wh_n, out=tmp)
             n += tmp

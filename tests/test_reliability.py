@@ -116,6 +116,23 @@ CASES = [
     ("eval binary text", "eval {a}/good.npz {a}/binary.txt", 1, ["binary.txt"]),
     ("eval zero batch", "eval {a}/good.npz {a}/good.txt --batch-size 0", 2, ["--batch-size"]),
     ("unknown option", "train {a}/good.txt --hiden-size 3", 2, ["--hiden-size"]),
+    ("zero temperature", "generate --model {a}/good.npz --temperature 0", 2, ["--temperature"]),
+    ("negative temperature", "generate --model {a}/good.npz --temperature -1", 2,
+     ["--temperature"]),
+    ("top-p above one", "generate --model {a}/good.npz --top-p 1.5", 2, ["--top-p"]),
+    ("top-p zero", "generate --model {a}/good.npz --top-p 0", 2, ["--top-p"]),
+    ("negative length", "generate --model {a}/good.npz --length -3", 2, ["--length"]),
+    ("beam and samples", "generate --model {a}/good.npz --beam 2 --num-samples 2", 2,
+     ["--beam"]),
+    ("strict unknown seed", "generate --model {a}/good.npz --seed Zorro --strict", 2,
+     ["Zorro"]),
+    ("generate bad model", "generate --model {a}/random.npz", 1, ["random.npz"]),
+    ("gates bad layer", "inspect-gates --model {a}/good.npz Jenny --layer 3", 2, ["--layer"]),
+    ("gates bad gate", "inspect-gates --model {a}/good.npz Jenny --gate z", 2, ["--gate"]),
+    ("gates bad units", "inspect-gates --model {a}/good.npz Jenny --units 5-2", 2,
+     ["--units"]),
+    ("gates html dir", "inspect-gates --model {a}/good.npz Jenny --html {a}/missing/g.html", 1,
+     ["missing"]),
 ]
 
 

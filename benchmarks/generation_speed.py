@@ -1,0 +1,76 @@
+"""Generation speed: tokens/s of ``rnnlm.generation.generate`` on a PTB-size model.
+
+    python -m benchmarks.generation_speed            # about 15 seconds
+    python -m benchmarks.generation_speed --length 100 --rounds 1
+
+An untrained 2x200 LSTM over a vocabulary of 10,000 made-up words (the speed does not depend
+on what the weights say; ``stop_at_eos=False`` keeps every run at full length). For each
+strategy it prints generated tokens/s (all rows of a batch counted; for beam search, tokens of
+one continuation, i.e. search steps/s) and, for comparison, the bare ``step_logits`` calls at
+the same batch size: what is left is the per-token cost of choosing tokens.
+"""
+
+# --- section: generate() tokens/s ------------------------------------------------------------
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks.speed import blas_description
+from rnnlm import LanguageModel, Vocabulary
+from rnnlm.generation import generate
+
+GEN_VOCAB, GEN_SIZE, GEN_LAYERS = 10_000, 200, 2
+# name: (options, batch rows, tokens counted per step)
+GEN_CASES = {
+    "sample, 1 stream": ({}, 1, 1),
+    "greedy, 1 stream": ({"greedy": True}, 1, 1),
+    "top-k 40, 1 stream": ({"top_k": 40}, 1, 1),
+    "top-p 0.9, 1 stream": ({"top_p": 0.9}, 1, 1),
+    "sample, 32 streams": ({"num_samples": 32}, 32, 32),
+    "beam 5": ({"beam": 5}, 5, 1),
+}
+
+
+def _median_seconds(fn, rounds):
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def generation_main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", type=int, default=200, help="tokens per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per case (median)")
+    args = parser.parse_args(argv)
+
+    model = LanguageModel(GEN_VOCAB, cell="lstm", num_layers=GEN_LAYERS, embed_size=GEN_SIZE,
+                          hidden_size=GEN_SIZE, seed=0).eval()
+    vocab = Vocabulary(["<unk>", "<eos>"] + [f"w{i}" for i in range(GEN_VOCAB - 2)], "word")
+    _, blas = blas_description()
+    print(f"numpy {np.__version__}, {blas}")
+    print(f"model: LSTM {GEN_LAYERS}x{GEN_SIZE}, V={GEN_VOCAB:,}, float32; "
+          f"{args.length} tokens per run, median of {args.rounds}")
+    print()
+    print("| case | rows | generate tok/s | step_logits alone tok/s | choosing share |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (options, rows, counted) in GEN_CASES.items():
+        run = lambda: generate(model, "w1 w2 w3", vocab=vocab, length=args.length,
+                               stop_at_eos=False, random_seed=0, **options)
+        run()                                                   # warm up buffers and caches
+        seconds = _median_seconds(run, args.rounds)
+        ids = np.zeros(rows, dtype=np.int64)
+        bare = _median_seconds(lambda: [model.step_logits(ids) for _ in range(args.length)],
+                               args.rounds)
+        share = max(0.0, 1 - bare / seconds)
+        print(f"| {name} | {rows} | {counted * args.length / seconds:,.0f} | "
+              f"{counted * args.length / bare:,.0f} | {share:.0%} |")
+
+
+if __name__ == "__main__":
+    generation_main()

@@ -1,0 +1,351 @@
+"""Text generation (the API's ``generate``): seed priming, sampling, greedy decoding, beam search.
+
+Priming: the state is reset, then fed the start of a sentence and the seed tokens: "<eos>" at
+word level (a sentence starts after one), "\\n" at char level. An empty seed thus starts a
+sentence.
+
+The end token ("<eos>" at word level, "\\n" at char level): with ``stop_at_eos`` a stream ends
+at the first one it emits. That token is the last of the returned ``tokens`` and is counted in
+``logprob`` (the model chose to end there), but it is not part of ``text``. Without
+``stop_at_eos`` it is an ordinary token: word models render "<eos>" as a newline.
+
+``logprob`` is always the natural-log probability of ``tokens`` under the model's own
+distribution (log-softmax of the raw logits: no temperature, no truncation), summed in float64.
+
+Sampling shapes the distribution in a fixed order: logits / temperature -> keep the top_k
+largest -> keep the smallest prefix (by probability) reaching top_p, at least one token ->
+renormalize -> draw. ``num_samples`` streams run as the rows of one batch: one ``step_logits``
+call per token for all of them.
+"""
+
+import math
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import Checkpoint, load
+from .data import EOS, tokenize
+from .errors import UsageError
+from .model import LanguageModel
+
+
+def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature=1.0, top_k=None,
+             top_p=None, greedy=False, beam=None, num_samples=1, random_seed=None,
+             stop_at_eos=True, strict=False, on_text=None, on_warning=None) -> list[dict]:
+    """Continue ``seed`` with the model; returns one dict per sample (or per beam, best first).
+
+    ``checkpoint_or_model``: a checkpoint path, a loaded Checkpoint, or a LanguageModel (then
+    ``vocab`` is required). Each result is {"seed", "text", "tokens", "logprob"}: "tokens" are
+    the generated tokens (not the seed; a stopping end token is the last of them), "text" their
+    rendering (no seed, no leading space), "logprob" their untempered log-probability.
+    Seed words unknown to the model are read as "<unk>", reported once through
+    ``on_warning(message)``, or refused with ``strict``. ``on_text(piece)`` receives the text as
+    it is produced (one sampled or greedy stream only; the pieces join to "text").
+
+    ``greedy`` takes the most probable token; ``beam=W`` returns the W best continuations found
+    by beam search (untempered, no length normalisation: the model's own preference for ending
+    early stands). Both are deterministic: ``random_seed`` only matters for sampling. Refused
+    combinations (one-line UsageError): beam or greedy with sampling options or several samples.
+    The model's training flag is restored afterwards; its carried state is generation's (reset at
+    the start, left as the last step made it).
+    """
+    _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
+    model, vocab = _resolve(checkpoint_or_model, vocab)
+    seed_ids = _seed_ids(seed, vocab, strict, on_warning)
+    end_id = _end_id(vocab) if stop_at_eos else None
+    training = model.training
+    model.eval()
+    try:
+        logits = _prime(model, vocab, seed_ids)
+        if beam is not None:
+            found = _beam_search(model, logits, beam, length, end_id)
+        else:
+            pick = _picker(greedy, temperature, top_k, top_p, np.random.default_rng(random_seed))
+            stream = on_text if num_samples == 1 else None
+            found = _sample(model, logits, pick, num_samples, length, end_id, vocab, stream)
+    finally:
+        model.train() if training else model.eval()
+    return [{"seed": seed, "text": _text(vocab, ids, end_id), "tokens": vocab.decode(ids),
+             "logprob": logprob} for ids, logprob in found]
+
+
+# --- options, model, seed ---------------------------------------------------------------------
+
+def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples):
+    """Each bad value or combination -> one-line UsageError naming the CLI option."""
+    if not 0 < temperature < math.inf:          # written so that NaN fails too
+        raise UsageError(f"--temperature must be > 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise UsageError(f"--top-p must be in (0, 1], got {top_p}")
+    for option, value, least in (("--top-k", top_k, 1), ("--length", length, 0),
+                                 ("--num-samples", num_samples, 1), ("--beam", beam, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)
+                                  or value < least):
+            raise UsageError(f"{option} must be an integer >= {least}, got {value}")
+    shaping = temperature != 1 or top_k is not None or top_p is not None
+    if beam is not None and (num_samples > 1 or shaping or greedy):
+        other = "--num-samples" if num_samples > 1 else "--greedy" if greedy else \
+            "--temperature/--top-k/--top-p"
+        raise UsageError(f"--beam does not combine with {other}: beam search is deterministic "
+                         "and returns the --beam best continuations")
+    # Refused rather than ignored: greedy decoding would silently drop these settings.
+    if greedy and (num_samples > 1 or shaping):
+        other = "--num-samples" if num_samples > 1 else "--temperature/--top-k/--top-p"
+        raise UsageError(f"--greedy does not combine with {other}: greedy decoding always "
+                         "takes the most probable token, so every sample would be the same")
+
+
+def _resolve(checkpoint_or_model, vocab):
+    model = checkpoint_or_model
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    if isinstance(model, Checkpoint):
+        model, vocab = model.model, model.vocab
+    if not isinstance(model, LanguageModel):
+        raise TypeError(f"generate() needs a checkpoint path, Checkpoint or LanguageModel, "
+                        f"not {type(model).__name__}")
+    if vocab is None:
+        raise TypeError("generate(model, ...) needs the model's vocab")
+    if len(vocab) != model.config.vocab_size:
+        raise UsageError(f"the vocabulary has {len(vocab)} tokens, the model "
+                         f"{model.config.vocab_size}")
+    return model, vocab
+
+
+def _seed_ids(seed, vocab, strict, on_warning):
+    tokens = tokenize(seed, vocab.level)
+    unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))    # once each, in order
+    if unknown:
+        what = "words" if vocab.level == "word" else "characters"
+        message = (f"seed {what} unknown to the model, read as <unk>: "
+                   + ", ".join(map(repr, unknown)))
+        if strict:
+            raise UsageError(message)
+        if on_warning is not None:
+            on_warning(message)
+    return vocab.encode(tokens).tolist()
+
+
+def _end_id(vocab):
+    """The token that ends a sentence, or None (a char vocabulary without a newline)."""
+    if vocab.level == "word":
+        return vocab.eos_id
+    return vocab.id("\n") if "\n" in vocab else None
+
+
+def start_of_sentence(model, vocab, limit=200):
+    """Put the model (batch of one) in the state it has at the start of a sentence.
+
+    A zero state followed by "<eos>" is not that state: the model met a zero state only at the
+    start of each training stream, and predicts poorly from it (it begins mid-sentence). So
+    the model first reads a sentence of its own, greedy from there, up to the end token that
+    closes it; after that token the state is a typical sentence start. Returns the logits
+    (1, V) of the first token, or None for a character model without a newline.
+    """
+    end = _end_id(vocab)
+    model.reset_state()
+    if end is None:
+        return None
+    logits = model.step_logits([end])
+    for _ in range(limit):
+        token = int(np.argmax(logits[0]))
+        logits = model.step_logits([token])
+        if token == end:
+            break
+    return logits
+
+
+def _prime(model, vocab, seed_ids):
+    """Start a sentence, then read the seed -> next-token logits (1, V)."""
+    logits = start_of_sentence(model, vocab)
+    if seed_ids:
+        logits = model.forward(np.array([seed_ids], dtype=np.int64))[:, -1]
+    elif logits is None:
+        raise UsageError("this character model has no newline to start from: give a seed")
+    return logits
+
+
+def _reorder_state(model, rows):
+    """Carry the state of batch rows ``rows`` (B',) into the next step (beam parents, etc.)."""
+    model.state = [None if s is None else {k: v[rows] for k, v in s.items()}
+                   for s in model.state]
+
+
+# --- choosing tokens -------------------------------------------------------------------------
+
+def _normalize(logits):
+    """logits (B, V) -> z float64 (B, V), exp(z - max) (B, V), log-sum-exp (B,)."""
+    z = logits.astype(np.float64)           # logprob is accumulated in float64 anyway
+    m = z.max(axis=1, keepdims=True)
+    e = np.exp(z - m)
+    return z, e, m[:, 0] + np.log(e.sum(axis=1))
+
+
+def _picker(greedy, temperature, top_k, top_p, rng):
+    """A function logits (B, V) -> (chosen ids (B,), their untempered log-probabilities (B,))."""
+    top_p = None if top_p == 1 else top_p           # p = 1 keeps every token: skip the sort
+
+    def pick(logits):
+        z, e, lse = _normalize(logits)
+        rows = np.arange(len(z))
+        ids = z.argmax(axis=1) if greedy else _draw(z, e, temperature, top_k, top_p, rng)
+        return ids, z[rows, ids] - lse
+    return pick
+
+
+_NUCLEUS_GUESS = 256     # top-p: sort this many most probable tokens first, not all V
+
+
+def _most_probable(z, c):
+    """Ids (B, c) of the c largest logits of each row of z (B, V), largest first.
+
+    c = 1 is the argmax (ties broken as greedy breaks them: top_k=1 is greedy); c < V costs a
+    partition of V plus a sort of c; c = V is a full sort.
+    """
+    V = z.shape[1]
+    if c == 1:
+        return z.argmax(axis=1)[:, None]
+    if c == V:
+        return np.argsort(-z, axis=1, kind="stable")
+    ids = np.argpartition(z, V - c, axis=1)[:, V - c:]
+    order = np.argsort(-np.take_along_axis(z, ids, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1)
+
+
+def _draw(z, e, temperature, top_k, top_p, rng):
+    """One token per row of z (B, V), from the tempered, truncated distribution.
+
+    The candidates are all V tokens, in id order (plain sampling needs no sort), or, with
+    top-k / top-p, the most probable ones, largest first. One uniform number per row is then
+    located in the cumulative weights of the candidates.
+    """
+    B, V = z.shape
+    m = z.max(axis=1, keepdims=True)
+
+    def weights(ids):       # tempered exp(z - max) of all tokens (None) or of ids (B, C)
+        if temperature == 1:
+            return e if ids is None else np.take_along_axis(e, ids, axis=1)
+        return np.exp(((z if ids is None else np.take_along_axis(z, ids, axis=1)) - m)
+                      / temperature)
+
+    k = V if top_k is None else min(top_k, V)
+    cand = mass = None
+    if top_p is not None and k == V > _NUCLEUS_GUESS:
+        # The nucleus usually lies among the first few hundred tokens: when their mass
+        # reaches p in every row, only they need sorting (a full sort of 10k costs ~0.7 ms).
+        guess = _most_probable(z, _NUCLEUS_GUESS)
+        w, mass = weights(guess), weights(None).sum(axis=1, keepdims=True)
+        if (w.sum(axis=1, keepdims=True) >= top_p * mass).all():
+            cand = guess
+    if cand is None:
+        cand = _most_probable(z, k) if k < V or top_p is not None else None
+        w, mass = weights(cand), None
+    cum = np.cumsum(w, axis=1)
+    if top_p is not None:
+        # Keep a token while the mass before it is below p: the first one always stays.
+        mass = cum[:, -1:] if mass is None else mass
+        w = np.where(cum - w < top_p * mass, w, 0.0)
+        cum = np.cumsum(w, axis=1)
+    total = cum[:, -1]
+    u = np.minimum(rng.random(B) * total, np.nextafter(total, 0))  # u < total: never past the end
+    j = (cum <= u[:, None]).sum(axis=1)     # the first index whose cumulative weight exceeds u
+    return j if cand is None else cand[np.arange(B), j]
+
+
+def _sample(model, logits, pick, n, length, end_id, vocab, on_text):
+    """n streams as the rows of one batch -> [(ids, logprob)] per stream.
+
+    A stream that emits the end token leaves the batch (its state row is dropped), so the
+    others run on alone and the loop ends when all have stopped.
+    """
+    if n > 1:
+        _reorder_state(model, np.zeros(n, dtype=np.intp))     # every stream starts primed
+        logits = np.repeat(logits, n, axis=0)
+    rows = np.arange(n)                     # the stream each batch row carries
+    out = np.zeros((n, length), dtype=np.int64)
+    sizes, logprob = np.zeros(n, dtype=np.intp), np.zeros(n)
+    for step in range(length):
+        ids, lp = pick(logits)
+        out[rows, step] = ids
+        sizes[rows] += 1
+        logprob[rows] += lp
+        if on_text is not None:
+            piece = _piece(vocab, out[0, step - 1] if step else None, ids[0], end_id)
+            if piece:
+                on_text(piece)
+        if end_id is not None and (done := ids == end_id).any():
+            keep = np.flatnonzero(~done)
+            if not keep.size:
+                break
+            rows, ids = rows[keep], ids[keep]
+            _reorder_state(model, keep)
+        if step + 1 < length:               # the last token needs no next distribution
+            logits = model.step_logits(ids)
+    return [(out[i, :sizes[i]].tolist(), float(logprob[i])) for i in range(n)]
+
+
+def _beam_search(model, logits, width, length, end_id):
+    """The ``width`` best continuations by total untempered logprob -> [(ids, logprob)].
+
+    Each step ranks all extensions of the live hypotheses (B rows, B <= width) and takes the
+    best 2*width: an end token among the first ``width`` ranks finishes its hypothesis (so
+    width 1 is exactly greedy), and the first ``width`` others stay live. The search ends at
+    ``length``, or once ``width`` hypotheses have finished and no live one scores above the
+    worst of them (extending only lowers a score).
+    """
+    seqs, scores, finished = [[]], np.zeros(1), []      # finished: (logprob, ids), best first
+    for step in range(length):
+        z, _, lse = _normalize(logits)
+        B, V = z.shape
+        flat = (scores[:, None] + (z - lse[:, None])).ravel()      # (B * V,)
+        n = min(2 * width, flat.size)
+        # The n best of all rows score at least the n-th best of any one row: that floor
+        # leaves a few dozen survivors to sort, instead of a selection over B * V.
+        best_row = flat[scores.argmax() * V:][:V]
+        floor = np.partition(best_row, V - n)[V - n] if n <= V else -np.inf
+        top = np.flatnonzero(flat >= floor)
+        top = top[np.lexsort((top, -flat[top]))][:n]    # by score, ties by index: deterministic
+        parents, toks = np.divmod(top, V)
+        live = []
+        for rank, (p, t) in enumerate(zip(parents.tolist(), toks.tolist())):
+            if t == end_id:
+                if rank < width:
+                    finished.append((float(flat[top[rank]]), seqs[p] + [t]))
+            elif len(live) < width:
+                live.append(rank)
+        finished = sorted(finished, key=lambda f: -f[0])[:width]
+        seqs = [seqs[parents[r]] + [int(toks[r])] for r in live]
+        scores = flat[top[live]]
+        if not live or (len(finished) == width and scores.max() <= finished[-1][0]):
+            seqs = []                       # unfinished and beaten: not results
+            break
+        if step + 1 < length:
+            _reorder_state(model, parents[live])
+            logits = model.step_logits(toks[live])
+    pool = finished + [(float(s), ids) for s, ids in zip(scores, seqs)]
+    pool.sort(key=lambda f: -f[0])          # stable: a finished one wins a tie
+    return [(ids, logprob) for logprob, ids in pool[:width]]
+
+
+# --- text ------------------------------------------------------------------------------------
+
+def _piece(vocab, prev, tok, end_id):
+    """The text token id ``tok`` adds after ``prev`` (None at the start): "has", " her", "\\n".
+
+    Word level: single spaces between words, "<eos>" as a newline with no space around it.
+    Char level: the characters as they are. A stopping end token adds nothing.
+    """
+    if tok == end_id:
+        return ""
+    word = vocab.tokens[tok]
+    if vocab.level == "char":
+        return word
+    if word == EOS:
+        return "\n"
+    return word if prev is None or vocab.tokens[prev] == EOS else " " + word
+
+
+def _text(vocab, ids, end_id):
+    return "".join(_piece(vocab, prev, tok, end_id)
+                   for prev, tok in zip([None] + ids[:-1], ids))

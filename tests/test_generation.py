@@ -1,0 +1,297 @@
+"""rnnlm.generation: seeds, sampling, beam search, streaming, honest log-probabilities."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import rnnlm
+from rnnlm.errors import UsageError
+from rnnlm.functions import log_softmax
+from rnnlm.generation import _draw, generate, start_of_sentence
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def corpus_lines():
+    return (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()[:1500]
+
+
+@pytest.fixture(scope="module")
+def word_ckpt(tmp_path_factory, corpus_lines):
+    """A tiny word LSTM trained for two epochs (under a second): it has learnt sentence ends."""
+    tmp = tmp_path_factory.mktemp("gen-word")
+    path = tmp / "small.txt"
+    path.write_text("\n".join(corpus_lines) + "\n")
+    rnnlm.train(path, out=tmp / "w.npz", progress=False, num_layers=1, embed_size=16,
+                hidden_size=24, epochs=2, batch_size=8, bptt=10)
+    return rnnlm.load(tmp / "w.npz")
+
+
+@pytest.fixture(scope="module")
+def char_ckpt(tmp_path_factory, corpus_lines):
+    tmp = tmp_path_factory.mktemp("gen-char")
+    path = tmp / "small.txt"
+    path.write_text("\n".join(corpus_lines[:300]) + "\n")
+    rnnlm.train(path, out=tmp / "c.npz", progress=False, level="char", num_layers=1,
+                embed_size=16, hidden_size=24, epochs=1, batch_size=8, bptt=20)
+    return rnnlm.load(tmp / "c.npz")
+
+
+def teacher_forced_logprobs(ckpt, seed, tokens):
+    """Log-softmax (n, V) at the n generated steps of a fresh teacher-forced run: the start of
+    a sentence, then seed + tokens read in one forward call."""
+    model, vocab = ckpt.model, ckpt.vocab
+    model.eval()
+    first = start_of_sentence(model, vocab)            # predicts the first seed token
+    seed_ids = vocab.encode(seed.split() if vocab.level == "word" else seed).tolist()
+    ids = seed_ids + vocab.encode(tokens).tolist()
+    logits = np.concatenate([first, model.forward(np.array([ids[:-1]]))[0]]) if len(ids) > 1 \
+        else first
+    return log_softmax(logits.astype(np.float64))[len(seed_ids):]
+
+
+def recomputed_logprob(ckpt, seed, tokens):
+    if not tokens:
+        return 0.0
+    lp = teacher_forced_logprobs(ckpt, seed, tokens)
+    return float(lp[np.arange(len(tokens)), ckpt.vocab.encode(tokens)].sum())
+
+
+# --- determinism and equivalences ------------------------------------------------------------
+
+def test_same_random_seed_gives_identical_text_and_different_seeds_differ(word_ckpt):
+    run = lambda s: generate(word_ckpt, "Amy has", length=30, stop_at_eos=False, random_seed=s)
+    assert run(7) == run(7)
+    assert run(7)[0]["tokens"] != run(8)[0]["tokens"]
+
+
+def test_top_k_1_and_beam_1_are_greedy(word_ckpt):
+    greedy = generate(word_ckpt, "the nurses", greedy=True, length=20, stop_at_eos=False)[0]
+    top1 = generate(word_ckpt, "the nurses", top_k=1, length=20, stop_at_eos=False,
+                    random_seed=3)[0]
+    beam1 = generate(word_ckpt, "the nurses", beam=1, length=20, stop_at_eos=False)[0]
+    assert top1["tokens"] == greedy["tokens"] == beam1["tokens"]
+    assert top1["logprob"] == greedy["logprob"] == beam1["logprob"]
+    # and with sentence ends: beam 1 finishes where greedy stops
+    greedy = generate(word_ckpt, "Tom", greedy=True, length=40)[0]
+    beam1 = generate(word_ckpt, "Tom", beam=1, length=40)[0]
+    assert greedy["tokens"][-1] == "<eos>"
+    assert (beam1["tokens"], beam1["logprob"]) == (greedy["tokens"], greedy["logprob"])
+
+
+# --- honest log-probabilities ----------------------------------------------------------------
+
+def test_beam_returns_distinct_continuations_sorted_with_recomputable_logprobs(word_ckpt):
+    results = generate(word_ckpt, "Amy has", beam=3, length=15)
+    assert len(results) == 3
+    assert len({tuple(r["tokens"]) for r in results}) == 3
+    logprobs = [r["logprob"] for r in results]
+    assert logprobs == sorted(logprobs, reverse=True)
+    for r in results:
+        assert r["logprob"] == pytest.approx(recomputed_logprob(word_ckpt, "Amy has", r["tokens"]),
+                                             abs=1e-4)
+
+
+def test_a_beam_wider_than_all_sequences_finds_exactly_the_best_ones():
+    """V=5, length 3: a beam of 200 keeps every hypothesis, so it must match brute force."""
+    vocab = rnnlm.Vocabulary(["<unk>", "<eos>", "a", "b", "c"], "word")
+    model = rnnlm.LanguageModel(5, num_layers=1, embed_size=3, hidden_size=4, init_scale=1.5,
+                                dtype="float64", seed=3)
+    ckpt = rnnlm.Checkpoint(model, vocab, {}, {}, {})
+    words = vocab.tokens[:1] + vocab.tokens[2:]
+    every = [[*ws, "<eos>"] for n in range(3) for ws in itertools.product(words, repeat=n)]
+    every += [list(ws) for ws in itertools.product(words, repeat=3)]
+    assert len(every) == 4 ** 3 + 4 ** 2 + 4 + 1
+    best = sorted(((recomputed_logprob(ckpt, "a", ts), ts) for ts in every), reverse=True)
+    found = generate(model, "a", vocab=vocab, beam=200, length=3)
+    assert [r["tokens"] for r in found] == [ts for _, ts in best]
+    assert [r["logprob"] for r in found] == pytest.approx([lp for lp, _ in best], abs=1e-9)
+
+
+def test_sampled_logprob_is_the_untempered_probability_of_the_tokens(word_ckpt):
+    for options in ({}, {"temperature": 0.6, "top_k": 20, "top_p": 0.9}):
+        for r in generate(word_ckpt, "the nun", length=12, num_samples=3, random_seed=1,
+                          stop_at_eos=False, **options):
+            want = recomputed_logprob(word_ckpt, "the nun", r["tokens"])
+            assert r["logprob"] == pytest.approx(want, abs=1e-4)
+
+
+def test_top_k_and_top_p_only_choose_allowed_tokens(word_ckpt):
+    results = generate(word_ckpt, "Linda", length=25, num_samples=4, top_k=5, random_seed=2,
+                       stop_at_eos=False)
+    for r in results:
+        lp = teacher_forced_logprobs(word_ckpt, "Linda", r["tokens"])
+        chosen = lp[np.arange(len(lp)), word_ckpt.vocab.encode(r["tokens"])]
+        assert ((lp > chosen[:, None] + 1e-6).sum(axis=1) < 5).all()
+    for r in generate(word_ckpt, "Linda", length=25, num_samples=4, top_p=0.5, random_seed=2,
+                      stop_at_eos=False):
+        lp = teacher_forced_logprobs(word_ckpt, "Linda", r["tokens"])
+        chosen = lp[np.arange(len(lp)), word_ckpt.vocab.encode(r["tokens"])]
+        # the mass strictly above the chosen token is below p: it is in the nucleus
+        above = np.where(lp > chosen[:, None] + 1e-6, np.exp(lp), 0.0).sum(axis=1)
+        assert (above < 0.5 + 1e-4).all()
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [
+    (1.0, None, None), (0.7, None, None), (1.0, 1, None), (1.0, 40, None), (1.0, None, 0.6),
+    (1.0, None, 1.0), (2.0, None, 0.95), (1.5, 100, 0.6)])
+def test_sampler_draws_from_the_tempered_then_top_k_then_top_p_distribution(temperature, top_k,
+                                                                          top_p):
+    """Frequencies of 20,000 draws against the distribution computed directly (V=300 > 256, so
+    top-p takes both the sort-a-few-hundred path and the full-sort fallback)."""
+    rng = np.random.default_rng(0)
+    V = 300
+    z = rng.normal(size=V) * 2.5
+    w = np.exp((z - z.max()) / temperature)
+    order = np.argsort(-z)
+    if top_k is not None:
+        w[order[top_k:]] = 0
+    if top_p is not None:
+        sorted_w = w[order]
+        before = np.cumsum(sorted_w) - sorted_w
+        w[order[before >= top_p * w.sum()]] = 0
+    expected = w / w.sum()
+    counts = np.zeros(V)
+    zs = np.tile(z, (2000, 1))
+    es = np.exp(zs - zs.max(axis=1, keepdims=True))
+    for _ in range(10):
+        counts += np.bincount(_draw(zs, es, temperature, top_k, top_p, rng), minlength=V)
+    freq = counts / counts.sum()
+    assert (freq[expected == 0] == 0).all()
+    assert np.abs(freq - expected).max() < 4 * np.sqrt(expected.max() / 20_000) + 1e-3
+
+
+def test_temperature_sharpens_and_flattens_the_distribution(word_ckpt):
+    def mean_logprob_per_token(t):
+        rs = generate(word_ckpt, "Amy", length=10, num_samples=32, temperature=t, random_seed=0,
+                      stop_at_eos=False)
+        return sum(r["logprob"] for r in rs) / (32 * 10)
+    assert mean_logprob_per_token(0.5) > mean_logprob_per_token(1.0) > mean_logprob_per_token(2.0)
+    cold = generate(word_ckpt, "Amy", length=10, temperature=1e-3, random_seed=0)[0]
+    assert cold["tokens"] == generate(word_ckpt, "Amy", length=10, greedy=True)[0]["tokens"]
+
+
+# --- batching, seeds, streaming, sentence ends ----------------------------------------------
+
+def test_num_samples_run_as_one_batch(word_ckpt, monkeypatch):
+    model = word_ckpt.model
+    calls = []
+    step = model.step_logits
+    monkeypatch.setattr(model, "step_logits", lambda ids: calls.append(np.shape(ids)) or step(ids))
+    start_of_sentence(model, word_ckpt.vocab)
+    priming = len(calls)                  # the same greedy sentence start precedes every run
+    calls.clear()
+    results = generate(word_ckpt, "Tom", length=12, num_samples=4, random_seed=5,
+                       stop_at_eos=False)
+    del calls[:priming]
+    assert len(results) == 4 and all(len(r["tokens"]) == 12 for r in results)
+    assert calls == [(4,)] * 11           # one call per token after the first, all four rows
+    assert len({tuple(r["tokens"]) for r in results}) > 1
+    # A stream that ends its sentence leaves the batch; the run ends when all have ended.
+    calls.clear()
+    results = generate(word_ckpt, "Tom", length=200, num_samples=4, random_seed=5)
+    sizes = [n for (n,) in calls[priming:]]
+    assert sizes[0] == 4 and sizes == sorted(sizes, reverse=True)
+    assert len(sizes) == max(len(r["tokens"]) for r in results) - 1 < 199
+
+
+def test_beam_search_stops_once_no_live_hypothesis_can_win(word_ckpt, monkeypatch):
+    model, calls = word_ckpt.model, []
+    step = model.step_logits
+    monkeypatch.setattr(model, "step_logits", lambda ids: calls.append(np.shape(ids)) or step(ids))
+    start_of_sentence(model, word_ckpt.vocab)
+    priming = len(calls)
+    calls.clear()
+    results = generate(word_ckpt, "Amy has", beam=3, length=200)
+    del calls[:priming]
+    assert all(r["tokens"][-1] == "<eos>" for r in results)
+    assert len(calls) < 50 and calls[0] == (3,)
+
+
+def test_oov_seed_warns_once_and_goes_on_and_strict_refuses(word_ckpt):
+    warnings = []
+    r = generate(word_ckpt, "Zorro has xyz Zorro", length=5, random_seed=0,
+                 on_warning=warnings.append)
+    assert warnings == ["seed words unknown to the model, read as <unk>: 'Zorro', 'xyz'"]
+    assert r[0]["seed"] == "Zorro has xyz Zorro" and r[0]["tokens"]
+    with pytest.raises(UsageError, match="'Zorro', 'xyz'"):
+        generate(word_ckpt, "Zorro has xyz", strict=True)
+    assert generate(word_ckpt, "Zorro", length=3, random_seed=0)    # no on_warning: no error
+
+
+def test_empty_seed_starts_a_sentence(word_ckpt):
+    r = generate(word_ckpt, "", length=20, random_seed=4)[0]
+    assert r["seed"] == "" and r["tokens"] and r["text"]
+    assert r["logprob"] == pytest.approx(recomputed_logprob(word_ckpt, "", r["tokens"]), abs=1e-4)
+
+
+def test_stream_pieces_join_to_the_text(word_ckpt, char_ckpt):
+    for ckpt, seed in ((word_ckpt, "Amy has"), (char_ckpt, "Amy h")):
+        pieces = []
+        r = generate(ckpt, seed, length=60, random_seed=1, stop_at_eos=False,
+                     on_text=pieces.append)[0]
+        assert len(pieces) == 60 and "".join(pieces) == r["text"]
+    pieces = []
+    r = generate(word_ckpt, "Amy has", length=60, random_seed=1, on_text=pieces.append)[0]
+    assert "".join(pieces) == r["text"] and pieces[0] != " " and pieces[1].startswith(" ")
+
+
+def test_stop_at_eos_ends_the_sentence_and_no_stop_runs_across_lines(word_ckpt):
+    for r in generate(word_ckpt, "Amy has", length=60, num_samples=8, random_seed=0):
+        assert r["tokens"][-1] == "<eos>" and "<eos>" not in r["tokens"][:-1]
+        assert "\n" not in r["text"] and r["text"] == " ".join(r["tokens"][:-1])
+    r = generate(word_ckpt, "Amy has", length=60, random_seed=0, stop_at_eos=False)[0]
+    assert len(r["tokens"]) == 60 and "\n" in r["text"]
+    assert " \n" not in r["text"] and "\n " not in r["text"]
+    assert r["text"] == " ".join(r["tokens"]).replace(" <eos> ", "\n").replace("<eos>", "\n")
+
+
+def test_char_model_joins_characters_raw(char_ckpt):
+    r = generate(char_ckpt, "Tom ", length=80, random_seed=0, stop_at_eos=False)[0]
+    assert all(len(t) == 1 for t in r["tokens"]) and r["text"] == "".join(r["tokens"])
+    r = generate(char_ckpt, "", length=300, random_seed=0)[0]
+    assert r["tokens"][-1] == "\n" and r["text"] == "".join(r["tokens"][:-1])
+
+
+def test_model_and_vocab_can_be_passed_directly_and_the_mode_is_restored(word_ckpt):
+    model, vocab = word_ckpt.model, word_ckpt.vocab
+    model.train()
+    a = generate(model, "Tom", vocab=vocab, length=8, greedy=True)
+    assert model.training
+    model.eval()
+    assert a == generate(word_ckpt, "Tom", length=8, greedy=True)
+    assert a == generate(str(word_ckpt.path), "Tom", length=8, greedy=True)
+    with pytest.raises(TypeError):
+        generate(model, "Tom")
+
+
+def test_length_zero_returns_empty_continuations(word_ckpt):
+    assert generate(word_ckpt, "Tom", length=0, num_samples=2) == \
+        [{"seed": "Tom", "text": "", "tokens": [], "logprob": 0.0}] * 2
+    assert generate(word_ckpt, "Tom", length=0, beam=3) == \
+        [{"seed": "Tom", "text": "", "tokens": [], "logprob": 0.0}]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"temperature": 0}, "--temperature must be > 0"),
+    ({"temperature": float("nan")}, "--temperature"),
+    ({"top_p": 0}, "--top-p must be in"),
+    ({"top_p": 1.5}, "--top-p must be in"),
+    ({"top_k": 0}, "--top-k must be"),
+    ({"length": -1}, "--length must be"),
+    ({"length": 2.5}, "--length must be an integer"),
+    ({"num_samples": 0}, "--num-samples must be"),
+    ({"beam": 0}, "--beam must be"),
+    ({"beam": 2, "num_samples": 2}, "--beam does not combine with --num-samples"),
+    ({"beam": 2, "temperature": 0.5}, "--beam does not combine with --temperature"),
+    ({"beam": 2, "top_k": 3}, "--beam does not combine"),
+    ({"beam": 2, "greedy": True}, "--beam does not combine with --greedy"),
+    ({"greedy": True, "num_samples": 3}, "--greedy does not combine with --num-samples"),
+    ({"greedy": True, "top_p": 0.9}, "--greedy does not combine"),
+])
+def test_bad_options_are_one_line_usage_errors(word_ckpt, options, message):
+    with pytest.raises(UsageError, match=message) as e:
+        generate(word_ckpt, "Tom", **options)
+    assert "\n" not in str(e.value)
