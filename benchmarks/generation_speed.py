@@ -7,10 +7,11 @@ An untrained 2x200 LSTM over a vocabulary of 10,000 made-up words (the speed doe
 on what the weights say; ``stop_at_eos=False`` keeps every run at full length). For each
 strategy it prints generated tokens/s (all rows of a batch counted; for beam search, tokens of
 one continuation, i.e. search steps/s) and, for comparison, the bare ``step_logits`` calls at
-the same batch size: what is left is the per-token cost of choosing tokens.
+the same batch size: what is left is the per-token cost of choosing tokens. Each run first
+puts the model at the start of a sentence (generation.start_of_sentence: greedy steps up to
+its own end of sentence, which an untrained model never reaches, so 50 steps here); that time
+is included, and it weighs on the short runs.
 """
-
-# --- section: generate() tokens/s ------------------------------------------------------------
 
 import argparse
 import statistics

@@ -308,6 +308,27 @@ def load(path):
     return Checkpoint(model, vocab, config, meta, groups["optim"], path)
 
 
+def model_and_vocab(checkpoint_or_model, vocab=None):
+    """A checkpoint path, a Checkpoint, or a LanguageModel with its vocab -> (model, vocab).
+
+    What evaluate, generate and the gate recorder accept as their first argument.
+    """
+    model = checkpoint_or_model
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    if isinstance(model, Checkpoint):
+        model, vocab = model.model, model.vocab
+    if not isinstance(model, LanguageModel):
+        raise TypeError(f"expected a checkpoint path, Checkpoint or LanguageModel, "
+                        f"not {type(model).__name__}")
+    if vocab is None:
+        raise TypeError("a LanguageModel needs its vocab (vocab=...)")
+    if len(vocab) != model.config.vocab_size:
+        raise RnnlmError(f"the vocabulary has {len(vocab)} tokens, the model "
+                         f"{model.config.vocab_size}")
+    return model, vocab
+
+
 DEFAULT_MODEL = "default.npz"
 
 

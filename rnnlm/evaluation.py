@@ -8,9 +8,8 @@ validation calls ``evaluate_ids`` with the same default, so the two numbers agre
 
 import math
 import time
-from pathlib import Path
 
-from .checkpoint import Checkpoint, load
+from .checkpoint import model_and_vocab
 from .data import BatchStream, encode_file
 
 EVAL_BATCH_SIZE = 10
@@ -46,14 +45,7 @@ def evaluate(checkpoint_or_model, path, vocab=None, batch_size=EVAL_BATCH_SIZE, 
     ``vocab`` is required). Returns {"file", "tokens", "ppl", "bpc" (char level), "unk",
     "unk_rate", "tokens_per_s", "warning"}; tokens unknown to the model count as "<unk>".
     """
-
-    model = checkpoint_or_model
-    if isinstance(model, (str, Path)):
-        model = load(model)
-    if isinstance(model, Checkpoint):
-        model, vocab = model.model, model.vocab
-    if vocab is None:
-        raise TypeError("evaluate(model, ...) needs the model's vocab")
+    model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     ids, stats = encode_file(path, vocab, vocab.level, encoding)
     start = time.perf_counter()
     result = evaluate_ids(model, ids, batch_size, name=str(path))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, load
+from .checkpoint import model_and_vocab
 from .data import tokenize
 from .errors import DataError, UsageError
 from .generation import start_of_sentence
@@ -73,18 +73,6 @@ class GateRecord:
         return self.layers[0]["h"].shape[1]
 
 
-def _resolve(checkpoint_or_model, vocab):
-    """A path, a Checkpoint or a LanguageModel (with vocab) -> (model, vocab)."""
-    model = checkpoint_or_model
-    if isinstance(model, (str, Path)):
-        model = load(model)
-    if isinstance(model, Checkpoint):
-        model, vocab = model.model, model.vocab
-    if vocab is None:
-        raise TypeError("record(model, ...) needs the model's vocab")
-    return model, vocab
-
-
 def _unknown_message(tokens, unknown, level):
     names = list(dict.fromkeys(t for t, u in zip(tokens, unknown) if u))
     shown = [repr(t) if level == "char" else t for t in names[:10]]
@@ -100,7 +88,7 @@ def record(checkpoint_or_model, text, vocab=None, on_warning=None) -> GateRecord
     the text is read as the start of a sentence; the record covers the text's own tokens
     only. The model's mode and carried state are restored afterwards.
     """
-    model, vocab = _resolve(checkpoint_or_model, vocab)
+    model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     tokens = tokenize(text, vocab.level)
     if not tokens:
         raise UsageError("TEXT has no tokens to read")

@@ -1,8 +1,8 @@
 """Text generation (the API's ``generate``): seed priming, sampling, greedy decoding, beam search.
 
-Priming: the state is reset, then fed the start of a sentence and the seed tokens: "<eos>" at
-word level (a sentence starts after one), "\\n" at char level. An empty seed thus starts a
-sentence.
+Priming: the model is put in its start-of-sentence state (``start_of_sentence``: after the end
+token, "<eos>" at word level or "\\n" at char level, that closes a sentence of its own), then
+reads the seed tokens. An empty seed thus starts a sentence.
 
 The end token ("<eos>" at word level, "\\n" at char level): with ``stop_at_eos`` a stream ends
 at the first one it emits. That token is the last of the returned ``tokens`` and is counted in
@@ -20,14 +20,12 @@ call per token for all of them.
 
 import math
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, load
+from .checkpoint import model_and_vocab
 from .data import EOS, tokenize
 from .errors import UsageError
-from .model import LanguageModel
 
 
 def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature=1.0, top_k=None,
@@ -51,7 +49,7 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     the start, left as the last step made it).
     """
     _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
-    model, vocab = _resolve(checkpoint_or_model, vocab)
+    model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
     training = model.training
@@ -96,23 +94,6 @@ def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
                          "takes the most probable token, so every sample would be the same")
 
 
-def _resolve(checkpoint_or_model, vocab):
-    model = checkpoint_or_model
-    if isinstance(model, (str, Path)):
-        model = load(model)
-    if isinstance(model, Checkpoint):
-        model, vocab = model.model, model.vocab
-    if not isinstance(model, LanguageModel):
-        raise TypeError(f"generate() needs a checkpoint path, Checkpoint or LanguageModel, "
-                        f"not {type(model).__name__}")
-    if vocab is None:
-        raise TypeError("generate(model, ...) needs the model's vocab")
-    if len(vocab) != model.config.vocab_size:
-        raise UsageError(f"the vocabulary has {len(vocab)} tokens, the model "
-                         f"{model.config.vocab_size}")
-    return model, vocab
-
-
 def _seed_ids(seed, vocab, strict, on_warning):
     tokens = tokenize(seed, vocab.level)
     unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))    # once each, in order
@@ -134,7 +115,7 @@ def _end_id(vocab):
     return vocab.id("\n") if "\n" in vocab else None
 
 
-def start_of_sentence(model, vocab, limit=200):
+def start_of_sentence(model, vocab, limit=50):
     """Put the model (batch of one) in the state it has at the start of a sentence.
 
     A zero state followed by "<eos>" is not that state: the model met a zero state only at the

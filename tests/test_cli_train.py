@@ -1,11 +1,10 @@
 """`rnnlm train` and `rnnlm eval` run for real on real files."""
 
 import json
-import math
+import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -109,7 +108,6 @@ def test_a_signal_saves_the_last_checkpoint_and_resume_goes_on(tmp_path, small_c
     out = tmp_path / "m.npz"
     env_cmd = [sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY, "--epochs",
                "50", "--log-every", "1", "--json", "--out", str(out)]
-    import os
     proc = subprocess.Popen(env_cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     for line in proc.stdout:                 # wait until training really runs
