@@ -19,7 +19,7 @@ import numpy as np
 from . import checkpoint
 from .config import ModelConfig, TrainConfig, split_settings
 from .data import BatchStream, Corpus, load_corpus
-from .errors import RnnlmError, UsageError
+from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
 from .model import LanguageModel
 from .optim import SGD, Adam, clip_grad_norm
@@ -123,15 +123,26 @@ class Trainer:
                    "lr": self.cfg.learning_rate, "history": [], "best_valid_ppl": None,
                    "bad_epochs": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
         if ckpt is not None:
-            self.st.update(ckpt.meta["train_state"])
-            self.opt.load_state_dict(ckpt.optimizer_state)
-            self.model.rng.bit_generator.state = ckpt.meta["rng"]
+            self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.st["lr"] = self.cfg.learning_rate
         self.opt.lr = self.st["lr"]
         self.resumed = resume
 
     # --- setting up ------------------------------------------------------------------------
+    def _restore(self, ckpt, path):
+        """Training state, optimizer state and dropout RNG from a checkpoint of ours."""
+        try:
+            state = ckpt.meta["train_state"]
+            if set(state) != set(self.st):
+                raise KeyError("train_state")
+            self.st.update(state)
+            self.opt.load_state_dict(ckpt.optimizer_state)
+            self.model.rng.bit_generator.state = ckpt.meta["rng"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"checkpoint '{path}' holds no usable training state; resume "
+                                  f"from the X.last.npz that rnnlm train wrote") from None
+
     @staticmethod
     def _merge_resumed(ckpt, model_settings, train_settings):
         saved_model = {k: v for k, v in ckpt.config["model"].items()

@@ -54,6 +54,8 @@ def assets(tmp_path_factory):
     (d / "notrain" / "notes.txt").write_text("no corpus here\n")
     rnnlm.train(d / "good.txt", out=d / "good.npz", progress=False, num_layers=1,
                 embed_size=8, hidden_size=8, epochs=1, batch_size=4, bptt=5)
+    plain = rnnlm.load(d / "good.npz")
+    rnnlm.save(d / "plain.npz", plain.model, plain.vocab)        # no training state in it
     good = (d / "good.npz").read_bytes()
     (d / "truncated.npz").write_bytes(good[: len(good) // 2])
     (d / "random.npz").write_bytes(np.random.default_rng(0).bytes(4096))
@@ -104,6 +106,8 @@ CASES = [
      ["--hidden-size", "contradicts"]),
     ("resume other corpus", "train {a}/other.txt --resume {a}/good.last.npz", 2,
      ["other.txt", "resume"]),
+    ("resume a plain save", "train {a}/good.txt --resume {a}/plain.npz", 1,
+     ["plain.npz", "training state"]),
     ("checkpoint missing", "eval {a}/absent.npz {a}/good.txt", 1, ["absent.npz"]),
     ("checkpoint truncated", "eval {a}/truncated.npz {a}/good.txt", 1, ["truncated.npz"]),
     ("checkpoint random", "eval {a}/random.npz {a}/good.txt", 1, ["random.npz"]),
