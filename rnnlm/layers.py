@@ -211,10 +211,8 @@ class _TimeRecurrent:
         return dx.reshape(T, B, -1).transpose(1, 0, 2)
 
     def _grad_Wh(self, dA):
-        T1, B, H = self._hs.shape
-        h_prev = self._hs[:-1].reshape(-1, H)
+        h_prev = self._hs[:-1].reshape(-1, self.hidden_size)
         np.matmul(h_prev.T, dA, out=self.grads["Wh"])
-
 
 
 def _transposed_copy(W):
