@@ -286,34 +286,36 @@ class Trainer:
         bar = self._progress_bar()
         window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         bad_steps = 0
-        for x, t in self.stream.chunks(st["position"]):
-            start = time.perf_counter()
-            loss = model.forward(x, t)
-            model.backward()
-            norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
-            if math.isfinite(loss) and math.isfinite(norm):
-                self.opt.step(model.params, model.grads)
-                bad_steps = 0
-            else:
-                bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)
-            elapsed = time.perf_counter() - start
-            st["position"] += 1
-            st["step"] += 1
-            st["tokens"] += x.size
-            st["train_time"] += elapsed
-            if math.isfinite(loss):
-                st["epoch_loss"] += loss * x.size
-                st["epoch_tokens"] += x.size
-                window["loss"] += loss * x.size
-                window["tokens"] += x.size
-            window["time"] += elapsed
-            self._report_step(window, norm, bar)
-            if self._signal is not None:
-                return True
-            if self._out_of_time():
-                return False
-        if bar is not None:
-            bar.close()
+        try:                        # the bar goes, however the epoch ends
+            for x, t in self.stream.chunks(st["position"]):
+                start = time.perf_counter()
+                loss = model.forward(x, t)
+                model.backward()
+                norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
+                if math.isfinite(loss) and math.isfinite(norm):
+                    self.opt.step(model.params, model.grads)
+                    bad_steps = 0
+                else:
+                    bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)
+                elapsed = time.perf_counter() - start
+                st["position"] += 1
+                st["step"] += 1
+                st["tokens"] += x.size
+                st["train_time"] += elapsed
+                if math.isfinite(loss):
+                    st["epoch_loss"] += loss * x.size
+                    st["epoch_tokens"] += x.size
+                    window["loss"] += loss * x.size
+                    window["tokens"] += x.size
+                window["time"] += elapsed
+                self._report_step(window, norm, bar)
+                if self._signal is not None:
+                    return True
+                if self._out_of_time():
+                    return False
+        finally:
+            if bar is not None:
+                bar.close()
         st["position"] = 0
         st["epoch"] += 1
         return True
