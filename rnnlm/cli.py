@@ -74,6 +74,8 @@ def train(
     decay_after: int = typer.Option(None, help="Decay the lr after each epoch from this one."),
     decay_on_plateau: bool = typer.Option(None, "--decay-on-plateau/--no-decay-on-plateau",
                                           help="Decay the lr when validation does not improve."),
+    anneal: float = typer.Option(None, help="Lower the lr linearly to 0 over this last fraction "
+                                 "of the budget (--max-time, else --epochs). [default: 0, off]"),
     clip: float = typer.Option(None, help="Clip gradients to this global norm; 0 turns clipping off. "
                               "[default: 0.25]"),
     batch_size: int = typer.Option(None, help="Parallel streams. [default: 20]"),
@@ -117,7 +119,7 @@ def train(
 
 _SETTINGS = {"cell", "layers", "embed_size", "hidden_size", "dropout", "variational",
              "tie_weights", "init_scale", "optimizer", "lr", "lr_decay", "decay_after",
-             "decay_on_plateau", "clip", "batch_size", "bptt", "epochs", "max_time",
+             "decay_on_plateau", "anneal", "clip", "batch_size", "bptt", "epochs", "max_time",
              "patience", "eval_every", "seed", "level", "encoding", "valid_fraction",
              "max_vocab", "min_count", "log_every"}
 

@@ -77,7 +77,8 @@ class TrainConfig:
     the loss summed over 20 steps; Adam 0.002). ``lr_decay`` multiplies the learning rate each
     epoch after ``decay_after`` and/or after an epoch whose validation did not improve
     (``decay_on_plateau``). ``max_time`` is seconds of training (evaluation excluded), summed
-    over resumes, like ``epochs``.
+    over resumes, like ``epochs``. ``anneal`` > 0 lowers the lr linearly to zero over that last
+    fraction of the budget: of ``max_time`` or of ``epochs``, whichever runs out first.
     """
 
     level: str = "word"
@@ -90,6 +91,7 @@ class TrainConfig:
     lr_decay: float = 0.5
     decay_after: int | None = None
     decay_on_plateau: bool = True
+    anneal: float = 0.0
     clip: float | None = 0.25
     batch_size: int = 20
     bptt: int = 35
@@ -110,6 +112,9 @@ class TrainConfig:
         _optional(_positive_number, "lr", self.lr)
         if not 0.0 < self.lr_decay <= 1.0:
             raise UsageError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        if isinstance(self.anneal, bool) or not (isinstance(self.anneal, (int, float))
+                                                 and 0.0 <= self.anneal <= 1.0):
+            raise UsageError(f"--anneal must be a fraction in [0, 1], got {self.anneal!r}")
         if self.clip is not None and not (isinstance(self.clip, (int, float))
                                           and not isinstance(self.clip, bool) and self.clip >= 0):
             raise UsageError(f"--clip must be a number >= 0 (0 turns clipping off), "

@@ -27,7 +27,8 @@ from .optim import SGD, Adam, clip_grad_norm
 # Settings a resumed run may change: the budget, the reporting and the step size (to go on
 # after a divergence with a lower lr). Any other one given with --resume must equal the
 # checkpoint's.
-RESUMABLE_CHANGES = {"epochs", "max_time", "patience", "eval_every", "log_every", "lr", "clip"}
+RESUMABLE_CHANGES = {"epochs", "max_time", "anneal", "patience", "eval_every", "log_every",
+                     "lr", "clip"}
 MAX_BAD_STEPS = 5           # non-finite steps in a row before training gives up
 
 
@@ -221,6 +222,22 @@ class Trainer:
         return evaluate_ids(self.model, self.corpus.valid, self.cfg.eval_batch_size,
                             name=f"validation data of '{self.corpus.name}'")["ppl"]
 
+    def _budget_left(self):
+        """The share of the budget still to run, in [0, 1]: of max_time or of epochs,
+        whichever runs out first."""
+        st, cfg = self.st, self.cfg
+        left = 1.0 - (st["epoch"] + st["position"] / len(self.stream)) / cfg.epochs
+        if cfg.max_time is not None:
+            left = min(left, 1.0 - st["train_time"] / cfg.max_time)
+        return min(max(left, 0.0), 1.0)
+
+    def _step_lr(self):
+        """The lr of the next step: the epoch's lr, annealed over the budget's last stretch."""
+        lr = self.st["lr"]
+        if self.cfg.anneal > 0:
+            lr *= min(1.0, self._budget_left() / self.cfg.anneal)
+        return lr
+
     # --- the loop --------------------------------------------------------------------------
     def run(self):
         self._lock()
@@ -289,6 +306,7 @@ class Trainer:
         try:                        # the bar goes, however the epoch ends
             for x, t in self.stream.chunks(st["position"]):
                 start = time.perf_counter()
+                self.opt.lr = self._step_lr()
                 loss = model.forward(x, t)
                 model.backward()
                 norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
@@ -330,7 +348,6 @@ class Trainer:
     def _skip_bad_step(self, bad_steps, loss, norm):
         """A non-finite loss or gradient never reaches the parameters: skip, lower the lr."""
         self.st["lr"] *= 0.5
-        self.opt.lr = self.st["lr"]
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         if bad_steps >= MAX_BAD_STEPS:
             # The parameters are finite, but whatever led here is no state to save over the
@@ -351,13 +368,13 @@ class Trainer:
                      if window["tokens"] else None)
         tokens_per_s = window["tokens"] / window["time"] if window["time"] else 0.0
         fields = dict(epoch=st["epoch"] + 1, step=st["step"], tokens=st["tokens"],
-                      train_ppl=train_ppl, lr=st["lr"], grad_norm=norm,
+                      train_ppl=train_ppl, lr=self.opt.lr, grad_norm=norm,
                       tokens_per_s=tokens_per_s, elapsed_s=st["train_time"])
         self.emit("progress", position=st["position"], chunks=len(self.stream), **fields)
         if bar is not None:
             bar.update(1)
             if train_ppl is not None:
-                bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{st['lr']:.3g}", refresh=False)
+                bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{self.opt.lr:.3g}", refresh=False)
         validate = cfg.eval_every is not None and st["step"] % cfg.eval_every == 0
         if st["step"] % cfg.log_every == 0 or validate:
             if validate:
@@ -385,14 +402,13 @@ class Trainer:
                      if st["epoch_tokens"] else None)
         record = {"epoch": st["epoch"] + (1 if partial else 0), "step": st["step"],
                   "tokens": st["tokens"], "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": st["lr"], "elapsed_s": st["train_time"], "best": improved}
+                  "lr": self.opt.lr, "elapsed_s": st["train_time"], "best": improved}
         st["history"].append(record)
         if not partial:
             decay = cfg.decay_after is not None and st["epoch"] >= cfg.decay_after
             decay = decay or (cfg.decay_on_plateau and not improved)
             if decay:
                 st["lr"] *= cfg.lr_decay
-                self.opt.lr = st["lr"]
         self._save(self.last)
         epoch_time = record["elapsed_s"] - (st["history"][-2]["elapsed_s"]
                                             if len(st["history"]) > 1 else 0.0)

@@ -76,6 +76,31 @@ def test_time_budget_stops_mid_epoch_and_counts_over_resumes(tmp_path, small_cor
     assert 1.0 <= after["train_time"] < 6 and after["step"] > state["step"]
 
 
+def test_anneal_lowers_the_lr_linearly_over_the_last_share_of_the_epochs(tmp_path,
+                                                                         small_corpus):
+    events = []
+    rnnlm.train(small_corpus, out=tmp_path / "m.npz", progress=False, callback=events.append,
+                num_layers=1, embed_size=8, hidden_size=8, batch_size=4, bptt=5, epochs=2,
+                lr=4.0, anneal=0.25, decay_on_plateau=False)
+    lrs = [e["lr"] for e in events if e["event"] == "progress"]
+    steps = len(lrs)
+    # The lr of step s (from 0) is set with s/steps of the budget gone.
+    expected = [4.0 * min(1.0, (1 - s / steps) / 0.25) for s in range(steps)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[0] == 4.0 and lrs[-1] == pytest.approx(4.0 / (0.25 * steps))
+
+
+def test_anneal_follows_the_time_budget_when_it_runs_out_first(tmp_path, small_corpus):
+    events = []
+    rnnlm.train(small_corpus, out=tmp_path / "m.npz", progress=False, callback=events.append,
+                num_layers=1, embed_size=8, hidden_size=8, batch_size=4, bptt=5, epochs=1000,
+                lr=4.0, anneal=0.5, max_time=1.0, decay_on_plateau=False)
+    progress = [e for e in events if e["event"] == "progress"]
+    for before, event in zip(progress, progress[1:]):
+        assert event["lr"] == pytest.approx(4.0 * min(1.0, (1 - before["elapsed_s"]) / 0.5))
+    assert progress[0]["lr"] == 4.0 and progress[-1]["lr"] < 0.2
+
+
 def test_eval_every_validates_mid_epoch_and_patience_stops_an_overfitting_run(tmp_path):
     lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()
     (tmp_path / "c.train.txt").write_text("\n".join(lines[:60]) + "\n")     # far too little

@@ -96,6 +96,7 @@ CASES = [
     ("unknown optimizer", "train {a}/good.txt --optimizer rmsprop", 2, ["--optimizer"]),
     ("not a number", "train {a}/good.txt --epochs many", 2, ["--epochs"]),
     ("bad duration", "train {a}/good.txt --max-time soon", 2, ["--max-time"]),
+    ("anneal above one", "train {a}/good.txt --anneal 1.5", 2, ["--anneal", "[0, 1]"]),
     ("valid fraction", "train {a}/good.txt --valid-fraction 1.5", 2, ["--valid-fraction"]),
     ("tying sizes", "train {a}/good.txt --tie-weights --embed-size 8 --hidden-size 9", 2,
      ["--tie-weights", "--embed-size"]),
