@@ -26,6 +26,7 @@ CONFIGS = {
     "small": (200, 200, 2, 20, 20, False),
     "dlfs2": (100, 100, 1, 20, 35, False),
     "medium": (650, 650, 2, 20, 35, True),
+    "record": (400, 400, 2, 20, 35, True),      # the PTB 60-minute record's model
 }
 BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 
