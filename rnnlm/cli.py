@@ -75,7 +75,8 @@ def train(
     decay_on_plateau: bool = typer.Option(None, "--decay-on-plateau/--no-decay-on-plateau",
                                           help="Decay the lr when validation does not improve."),
     anneal: float = typer.Option(None, help="Lower the lr linearly to 0 over this last fraction "
-                                 "of the budget (--max-time, else --epochs). [default: 0, off]"),
+                                 "of the budget (--max-time or --epochs, whichever ends first). "
+                                 "[default: 0, off]"),
     clip: float = typer.Option(None, help="Clip gradients to this global norm; 0 turns clipping off. "
                               "[default: 0.25]"),
     batch_size: int = typer.Option(None, help="Parallel streams. [default: 20]"),

@@ -127,7 +127,6 @@ class Trainer:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.st["lr"] = self.cfg.learning_rate
-        self.opt.lr = self.st["lr"]
         self.resumed = resume
 
     # --- setting up ------------------------------------------------------------------------
