@@ -1,0 +1,44 @@
+"""The command line: thin Typer commands over the Python API (Typer is imported only here,
+in this package). One module per group of commands: ``train``, ``text`` (eval, generate,
+inspect-gates); ``app`` holds the application they register with.
+
+Errors rnnlm expects (RnnlmError) and usage errors Typer finds become one line on stderr,
+``rnnlm: error: ...``, and exit 2 (bad usage) or 1 (bad files, data, checkpoints).
+"""
+
+import sys
+
+import typer
+
+from .. import display
+from ..errors import RnnlmError
+from . import text, train  # noqa: F401  (registers the commands)
+from .app import _TyperUsageError, app
+
+__all__ = ["app", "main"]
+
+
+def main():
+    """Console entry point: one line on stderr and a clear exit code for expected errors."""
+    from ..training import TrainingInterrupted
+
+    try:
+        code = app(standalone_mode=False, prog_name="rnnlm")
+    except TrainingInterrupted as e:
+        display.print_warning(str(e))
+        code = e.exit_code
+    except RnnlmError as e:
+        display.print_error(str(e))
+        code = e.exit_code
+    except _TyperUsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":     # bare `rnnlm`: the help was shown
+            sys.exit(0)
+        hint = f" (see 'rnnlm {e.ctx.info_name} --help')" if e.ctx and e.ctx.parent else \
+            " (see 'rnnlm --help')"
+        display.print_error(e.format_message().replace("\n", " ") + hint)
+        code = 2
+    except typer.Abort:
+        code = 130
+    except BrokenPipeError:
+        code = 0         # `rnnlm ... | head` closed the pipe: not an error
+    sys.exit(code if isinstance(code, int) else 0)
