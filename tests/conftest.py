@@ -3,12 +3,18 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# The runs log of every command run by a test goes to a temporary home, never the user's:
+# set before any test runs, inherited by every subprocess. A test needing a log of its own
+# sets RNNLM_HOME again (monkeypatch / env=).
+os.environ["RNNLM_HOME"] = tempfile.mkdtemp(prefix="rnnlm-test-home-")
 
 
 def run_cli(*args, cwd, check=True, timeout=300, **kw):

@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from . import gates as _gates
+from .. import gates as _gates
 
 JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
              "tokens_per_s", "elapsed_s", "out", "last")
