@@ -23,16 +23,11 @@ def evaluate_ids(model, ids, batch_size=EVAL_BATCH_SIZE, bptt=EVAL_BPTT, name="t
     of an epoch does not disturb training.
     """
     stream = BatchStream(ids, batch_size, bptt, name=name)
-    saved_state, training = model.state, model.training
-    model.eval()
-    model.reset_state()
     total = 0.0
-    try:
+    with model.evaluating(restore_state=True):
+        model.reset_state()
         for x, t in stream:
             total += model.forward(x, t) * x.size
-    finally:
-        model.state = saved_state
-        model.train() if training else model.eval()
     nll = total / stream.n_targets
     return {"tokens": stream.n_targets, "nll": nll, "ppl": math.exp(min(nll, 700.0)),
             "warning": stream.warning}

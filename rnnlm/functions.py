@@ -1,4 +1,4 @@
-"""Pure array functions shared by the layers: activations and the fused softmax cross-entropy.
+"""Pure array functions for the layers: the bias add and the fused softmax cross-entropy.
 
 They never change dtype: float32 in, float32 out (a float64 temporary on the hot path would
 halve the speed of training).
@@ -32,28 +32,6 @@ def in_row_blocks(fn, *arrays):
     bounds = [n * k // _WORKERS for k in range(_WORKERS + 1)]
     blocks = [[a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
     return list(_pool.map(lambda block: fn(*block), blocks))
-
-
-def sigmoid(x, out=None):
-    """Logistic function, stable for large |x|: sigmoid(x) = (1 + tanh(x / 2)) / 2."""
-    out = np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
-
-
-def log_softmax(z, axis=-1):
-    """log(softmax(z)) along ``axis`` without overflow (log-sum-exp with the max shifted out)."""
-    shifted = z - z.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def softmax(z, axis=-1):
-    """Probabilities along ``axis``; exp of the max-shifted logits, so nothing overflows."""
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
 
 
 def add_bias(z, b):

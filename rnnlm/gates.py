@@ -13,9 +13,7 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 from .checkpoint import model_and_vocab
 from .data import tokenize
 from .errors import DataError, UsageError
+from .files import atomic_write
 from .generation import start_of_sentence
 
 GATES = {"lstm": ("f", "i", "o", "g", "c", "h"), "gru": ("z", "r", "n", "h"), "rnn": ("h",)}
@@ -96,20 +95,18 @@ def record(checkpoint_or_model, text, vocab=None, on_warning=None) -> GateRecord
     if any(unknown) and on_warning is not None:
         on_warning(_unknown_message(tokens, unknown, vocab.level))
     cell, H = model.config.cell, model.config.hidden_size
-    saved, training = model.state, model.training
-    model.eval()
-    try:
-        start_of_sentence(model, vocab)
-        # The state the first token starts from: what the equations need for t = 0.
-        kinds = ("h", "c") if cell == "lstm" else ("h",)
-        initial = [{k: np.zeros(H, model.dtype) for k in kinds} if s is None
-                   else {k: v[0].copy() for k, v in s.items()} for s in model.state]
-        model.forward(vocab.encode(tokens)[None, :], record_gates=True)
-        layers = [{g: np.ascontiguousarray(d[g][0]) for g in GATES[cell]} for d in model.gates]
-    finally:
-        model.gates = []
-        model.state = saved
-        model.train() if training else model.eval()
+    with model.evaluating(restore_state=True):
+        try:
+            start_of_sentence(model, vocab)
+            # The state the first token starts from: what the equations need for t = 0.
+            kinds = ("h", "c") if cell == "lstm" else ("h",)
+            initial = [{k: np.zeros(H, model.dtype) for k in kinds} if s is None
+                       else {k: v[0].copy() for k, v in s.items()} for s in model.state]
+            model.forward(vocab.encode(tokens)[None, :], record_gates=True)
+            layers = [{g: np.ascontiguousarray(d[g][0]) for g in GATES[cell]}
+                      for d in model.gates]
+        finally:
+            model.gates = []            # the record holds copies
     return GateRecord(tokens, cell, layers, unknown, initial, vocab.level)
 
 
@@ -130,25 +127,15 @@ def to_json(rec) -> dict:
     }
 
 
-def _atomic_write(path, write, newline=None):
-    """Write via a temporary file in the same directory and os.replace: never a half file."""
+def _write(path, write, newline=None):
+    """files.atomic_write, its failures as one DataError naming the path."""
     path = Path(path)
     if not path.parent.is_dir():
         raise DataError(f"cannot write '{path}': directory '{path.parent}' does not exist")
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8", newline=newline) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        return atomic_write(path, write, newline=newline)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write '{path}': {e.strerror or e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_csv(rec, path):
@@ -160,7 +147,7 @@ def write_csv(rec, path):
             for g, a in gates.items():
                 for t, (tok, row) in enumerate(zip(rec.tokens, a.astype(np.float64).tolist())):
                     w.writerows((l, rec.cell, g, t, tok, u, v) for u, v in enumerate(row))
-    return _atomic_write(path, write, newline="")       # csv does its own line endings
+    return _write(path, write, newline="")       # csv does its own line endings
 
 
 # --- choosing what to show -----------------------------------------------------------------
@@ -315,7 +302,7 @@ def write_html(rec, path, layer=0, gate=None, unit=None):
              "TOKENS": _token_spans(rec), "DATA": _script_json(blob)}
     # One pass over the template: a token that reads "@@DATA@@" stays a token.
     page = re.sub(r"@@(\w+)@@", lambda m: parts[m[1]], _PAGE)
-    return _atomic_write(path, lambda f: f.write(page))
+    return _write(path, lambda f: f.write(page))
 
 
 _PAGE = """<!DOCTYPE html>

@@ -52,9 +52,7 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
-    training = model.training
-    model.eval()
-    try:
+    with model.evaluating():                # the state is generation's: not restored
         logits = _prime(model, vocab, seed_ids)
         if beam is not None:
             found = _beam_search(model, logits, beam, length, end_id)
@@ -62,8 +60,6 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
             pick = _picker(greedy, temperature, top_k, top_p, np.random.default_rng(random_seed))
             stream = on_text if num_samples == 1 else None
             found = _sample(model, logits, pick, num_samples, length, end_id, vocab, stream)
-    finally:
-        model.train() if training else model.eval()
     return [{"seed": seed, "text": _text(vocab, ids, end_id), "tokens": vocab.decode(ids),
              "logprob": logprob} for ids, logprob in found]
 

@@ -237,8 +237,6 @@ def _activate(a, n):
 class TimeRNN(_TimeRecurrent):
     """Elman RNN over a (B, T, D) block: h_t = tanh(x_t Wx + h_{t-1} Wh + b) -> (B, T, H)."""
 
-    gate_names = ("h",)
-
     def _steps(self, A):
         Wh, hs = self.params["Wh"], self._hs
         rec = np.empty_like(hs[0])
@@ -273,7 +271,6 @@ class TimeLSTM(_TimeRecurrent):
     """
 
     blocks = 4
-    gate_names = ("f", "i", "o", "g", "c", "h")
 
     def _steps(self, A):
         T, B, H4 = A.shape
@@ -353,7 +350,6 @@ class TimeGRU(_TimeRecurrent):
     """
 
     blocks = 3
-    gate_names = ("z", "r", "n", "h")
 
     def _steps(self, A):
         T, B, H3 = A.shape

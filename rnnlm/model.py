@@ -1,5 +1,7 @@
 """LanguageModel: embedding -> stacked recurrent layers -> output layer -> softmax loss."""
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .config import ModelConfig
@@ -102,6 +104,23 @@ class LanguageModel:
         for d in self.dropouts:
             d.training = flag
 
+    @contextmanager
+    def evaluating(self, restore_state=False):
+        """Eval mode (no dropout) for the block; the training flag as it was afterwards.
+
+        With ``restore_state`` the carried state is saved too and put back afterwards, so a
+        validation or a recording in the middle of a training epoch leaves it undisturbed;
+        without it, the state stays as the block left it (generation's state is its own).
+        """
+        training, saved = self.training, self.state if restore_state else None
+        self._set_training(False)
+        try:
+            yield self
+        finally:
+            if restore_state:
+                self.state = saved
+            self._set_training(training)
+
     def reset_state(self):
         for layer in self.layers:
             layer.reset_state()
@@ -156,12 +175,8 @@ class LanguageModel:
     def step_logits(self, ids):
         """One generation step without dropout: ids (B,) -> logits (B, V), state carried."""
         ids = np.asarray(ids).reshape(-1, 1)
-        training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             return self.forward(ids)[:, 0]
-        finally:
-            self._set_training(training)
 
     def num_params(self):
         return sum(p.size for p in self.params.values())

@@ -1,17 +1,24 @@
 """The training loop (the API's ``train``). It knows nothing about terminals: it reports what
-happens as event dicts passed to a callback (the CLI draws them, or prints them as JSON).
+happens as event dicts passed to its listeners (the CLI draws them, or prints them as JSON; a
+runs log keeps them).
 
-Events: "start" (corpus and model facts), "progress" (every step), "step" (every
-``log_every`` steps, and after a mid-epoch validation), "epoch", "warning", "done".
+Events, in order: "start" (corpus and model facts, run_id), "progress" (every step), "step"
+(every ``log_every`` steps, and after a mid-epoch validation), "epoch", "warning", and one
+that ends the run: "done" (with run_id), or, just before the exception, "interrupted"
+(TrainingInterrupted) or "diverged" (TrainingDiverged). In these three, "epoch" is the number
+of epochs completed, as in the checkpoint's train_state; "progress" and "step" give the
+running one (from 1).
+
+Beside it: the lr schedule and the budget in schedule.py, the output paths and their lock in
+outputs.py; the state saved in every checkpoint is TrainingState, below.
 """
 
-import fcntl
 import math
 import signal
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +30,8 @@ from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
 from .model import LanguageModel
 from .optim import SGD, Adam, clip_grad_norm
+from .outputs import OutputSlot, default_out, last_path  # noqa: F401  (default_out: API)
+from .schedule import Schedule
 
 # Settings a resumed run may change: the budget, the reporting and the step size (to go on
 # after a divergence with a lower lr). Any other one given with --resume must equal the
@@ -62,98 +71,127 @@ class TrainResult:
     history: list = field(default_factory=list)
     best_valid_ppl: float | None = None
     reason: str = "epochs"
+    run_id: str | None = None
 
 
-def default_out(corpus_name, cell):
-    return Path("models") / f"{corpus_name}-{cell}.npz"
+@dataclass
+class TrainingState:
+    """Everything that changes as training goes on: saved in every checkpoint's meta as
+    "train_state" (to_dict), read back on resume (from_dict)."""
 
+    epoch: int = 0                  # epochs completed
+    position: int = 0               # chunks done in the current epoch
+    step: int = 0                   # steps over all epochs and resumes
+    tokens: int = 0
+    train_time: float = 0.0         # seconds spent in steps, over all resumes (max_time)
+    lr: float = 0.0                 # the epoch lr, before annealing (see schedule.py)
+    history: list = field(default_factory=list)    # one record per epoch, as its event
+    best_valid_ppl: float | None = None
+    bad_epochs: int = 0             # epochs in a row without improvement (patience)
+    epoch_loss: float = 0.0         # loss * tokens summed over the epoch's finite steps
+    epoch_tokens: int = 0
 
-def last_path(out):
-    """X.npz -> X.last.npz: the latest full state beside the best model."""
-    out = Path(out)
-    return out.with_name(out.name[: -len(".npz")] + ".last.npz") if out.name.endswith(".npz") \
-        else out.with_name(out.name + ".last.npz")
+    def to_dict(self):
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-
-def _out_for_resume(resume):
-    name = Path(resume).name
-    return Path(resume).with_name(name.replace(".last.npz", ".npz")) \
-        if name.endswith(".last.npz") else Path(resume)
+    @classmethod
+    def from_dict(cls, state):
+        """The state a checkpoint saved; KeyError unless it has exactly our keys."""
+        if not isinstance(state, dict) or set(state) != {f.name for f in fields(cls)}:
+            raise KeyError("train_state")
+        return cls(**state)
 
 
 def train(corpus, *, out=None, resume=None, force=False, callback=None, progress=True,
-          **settings):
+          run_id=None, **settings):
     """Train a language model on ``corpus`` (a path, or a data.Corpus) and return a TrainResult.
 
     ``settings`` are the fields of ModelConfig (cell, num_layers, embed_size, hidden_size,
     dropout, variational, tie_weights, init_scale, seed) and of TrainConfig. The best model by
     validation perplexity is saved to ``out`` (default models/<corpus>-<cell>.npz), the latest
     full state to <out>.last.npz; ``resume`` continues from such a checkpoint, with ``epochs``
-    and ``max_time`` counted over all resumes. ``callback(event)`` receives every event;
-    ``progress`` shows a tqdm bar on stderr.
+    and ``max_time`` counted over all resumes. ``callback`` is one listener or a list of them:
+    each ``listener(event)`` receives every event dict, in order (the same dict for all: read
+    it, do not change it). ``progress`` shows a tqdm bar on stderr.
+
+    ``run_id`` (a string) names the run in the "start" and "done" events, in every checkpoint's
+    meta and in the result; a resumed checkpoint's own run_id wins over it (the run goes on).
     """
-    trainer = Trainer(corpus, out, resume, force, callback, progress, settings)
+    trainer = Trainer(corpus, out, resume, force, callback, progress, run_id, settings)
     return trainer.run()
 
 
+def _listeners(callback):
+    """None, one callable, or a list/tuple of them -> a tuple of callables."""
+    if callback is None:
+        return ()
+    listeners = tuple(callback) if isinstance(callback, (list, tuple)) else (callback,)
+    bad = next((f for f in listeners if not callable(f)), None)
+    if bad is not None:
+        raise UsageError(f"callback must be a callable or a list of callables, got {bad!r}")
+    return listeners
+
+
+def _merge_resumed(ckpt, model_settings, train_settings):
+    """The checkpoint's settings, overridden by the given ones that a resume may change."""
+    saved_model = {k: v for k, v in ckpt.config["model"].items()
+                   if k not in ("vocab_size", "dtype")}
+    saved_train = ckpt.config["train"]
+    for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
+        for key, value in given.items():
+            if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
+                raise UsageError(f"--{key.replace('_', '-')} {value} contradicts the "
+                                 f"checkpoint's {saved[key]}; drop it to resume")
+    return ({**saved_model, **model_settings}, {**saved_train, **train_settings})
+
+
 class Trainer:
-    def __init__(self, corpus, out, resume, force, callback, progress, settings):
-        self.callback, self.progress = callback, progress
+    """One run of ``train``: builds everything in __init__ (every check before any step),
+    then ``run`` loops over epochs and steps."""
+
+    def __init__(self, corpus, out, resume, force, callback, progress, run_id, settings):
+        self.listeners, self.progress = _listeners(callback), progress
+        if run_id is not None and not isinstance(run_id, str):
+            raise UsageError(f"run_id must be a string, got {run_id!r}")
         model_settings, train_settings = split_settings(settings)
         ckpt = checkpoint.load(resume) if resume is not None else None
         lr_given = "lr" in train_settings
         if ckpt is not None:
-            model_settings, train_settings = self._merge_resumed(ckpt, model_settings,
-                                                                 train_settings)
+            model_settings, train_settings = _merge_resumed(ckpt, model_settings,
+                                                            train_settings)
         self.cfg = TrainConfig(**train_settings)
         ModelConfig(vocab_size=2, **model_settings)     # bad settings fail before any reading
         self.corpus = self._load_corpus(corpus, ckpt)
         model_cfg = ModelConfig(vocab_size=len(self.corpus.vocab), **model_settings)
-        self.out = Path(out) if out is not None else (
-            _out_for_resume(resume) if resume is not None
-            else default_out(self.corpus.name, model_cfg.cell))
-        self.last = last_path(self.out)
+        self.slot = OutputSlot.choose(out, resume, self.corpus.name, model_cfg.cell)
+        self.out, self.last = self.slot.out, self.slot.last
         self.stream = BatchStream(self.corpus.train, self.cfg.batch_size, self.cfg.bptt,
                                   name=f"training data of '{self.corpus.name}'")
-        self._check_outputs(force, resume)
+        self.slot.check(force)
+        self.schedule = Schedule(self.cfg, len(self.stream))
         self.model = ckpt.model if ckpt is not None else LanguageModel.from_config(model_cfg)
         self.opt = (SGD(self.cfg.learning_rate) if self.cfg.optimizer == "sgd"
                     else Adam(self.cfg.learning_rate))
-        # Everything that changes as training goes on, saved in every checkpoint.
-        self.st = {"epoch": 0, "position": 0, "step": 0, "tokens": 0, "train_time": 0.0,
-                   "lr": self.cfg.learning_rate, "history": [], "best_valid_ppl": None,
-                   "bad_epochs": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
+        self.state = TrainingState(lr=self.cfg.learning_rate)
         if ckpt is not None:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
-                self.st["lr"] = self.cfg.learning_rate
+                self.state.lr = self.cfg.learning_rate
+        # A resumed run goes on under its own id; a checkpoint without one takes the new one.
+        saved_id = ckpt.meta.get("run_id") if ckpt is not None else None
+        self.run_id = saved_id if saved_id is not None else run_id
         self.resumed = resume
 
     # --- setting up ------------------------------------------------------------------------
     def _restore(self, ckpt, path):
         """Training state, optimizer state and dropout RNG from a checkpoint of ours."""
         try:
-            state = ckpt.meta["train_state"]
-            if set(state) != set(self.st):
-                raise KeyError("train_state")
-            self.st.update(state)
+            self.state = TrainingState.from_dict(ckpt.meta["train_state"])
             self.opt.load_state_dict(ckpt.optimizer_state)
             self.model.rng.bit_generator.state = ckpt.meta["rng"]
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"checkpoint '{path}' holds no usable training state; resume "
                                   f"from the X.last.npz that rnnlm train wrote") from None
-
-    @staticmethod
-    def _merge_resumed(ckpt, model_settings, train_settings):
-        saved_model = {k: v for k, v in ckpt.config["model"].items()
-                       if k not in ("vocab_size", "dtype")}
-        saved_train = ckpt.config["train"]
-        for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
-            for key, value in given.items():
-                if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
-                    raise UsageError(f"--{key.replace('_', '-')} {value} contradicts the "
-                                     f"checkpoint's {saved[key]}; drop it to resume")
-        return ({**saved_model, **model_settings}, {**saved_train, **train_settings})
 
     def _load_corpus(self, corpus, ckpt):
         if not isinstance(corpus, Corpus):
@@ -167,51 +205,24 @@ class Trainer:
                                  f"trained on ('{saved.get('name')}'); resume on that corpus")
         return corpus
 
-    def _check_outputs(self, force, resume):
-        """Fail now, not after an epoch, if the checkpoints could not be written."""
-        directory = self.out.parent
-        if not directory.is_dir():
-            if directory == Path("models") and not directory.exists():
-                directory.mkdir()                   # the default place is ours to create
-            else:
-                raise RnnlmError(f"output directory '{directory}' does not exist: create it "
-                                 f"or choose another --out")
-        try:                                        # os.access says yes to root everywhere
-            tempfile.TemporaryFile(dir=directory).close()
-        except OSError as e:
-            raise RnnlmError(f"cannot write in output directory '{directory}' "
-                             f"({e.strerror}): choose another --out") from None
-        resuming_this = resume is not None and _out_for_resume(resume) == self.out
-        if self.out.exists() and not force and not resuming_this:
-            raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
-                             f"--resume {self.last} to continue it")
-
-    def _lock(self):
-        """Hold a lock on the output for the whole run: a second training on it refuses."""
-        path = self.out.with_name(f".{self.out.name}.lock")
-        self._lock_file = open(path, "w")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise RnnlmError(f"another training is writing '{self.out}' right now; "
-                             f"choose another --out or wait for it") from None
-
-    def _unlock(self):
-        # Remove the lock file while still holding the lock, so none is left lying around.
-        Path(self._lock_file.name).unlink(missing_ok=True)
-        self._lock_file.close()
-
     # --- events and checkpoints ------------------------------------------------------------
     def emit(self, event, **fields):
-        if self.callback is not None:
-            self.callback({"event": event, **fields})
+        record = {"event": event, **fields}
+        for listener in self.listeners:
+            listener(record)
+
+    def _where(self):
+        """The position fields of the events that end a run."""
+        st = self.state
+        return dict(epoch=st.epoch, step=st.step, tokens=st.tokens, elapsed_s=st.train_time)
 
     def _save(self, path):
-        meta = {"train_state": self.st, "rng": self.model.rng.bit_generator.state,
+        meta = {"train_state": self.state.to_dict(), "rng": self.model.rng.bit_generator.state,
                 "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256,
                            "level": self.corpus.level},
-                "best_valid_ppl": self.st["best_valid_ppl"]}
+                "best_valid_ppl": self.state.best_valid_ppl}
+        if self.run_id is not None:
+            meta["run_id"] = self.run_id
         checkpoint.save(path, self.model, self.corpus.vocab, meta=meta, optimizer=self.opt,
                         train_config=self.cfg.to_dict())
 
@@ -221,69 +232,55 @@ class Trainer:
         return evaluate_ids(self.model, self.corpus.valid, self.cfg.eval_batch_size,
                             name=f"validation data of '{self.corpus.name}'")["ppl"]
 
-    def _budget_left(self):
-        """The share of the budget still to run, in [0, 1]: of max_time or of epochs,
-        whichever runs out first."""
-        st, cfg = self.st, self.cfg
-        left = 1.0 - (st["epoch"] + st["position"] / len(self.stream)) / cfg.epochs
-        if cfg.max_time is not None:
-            left = min(left, 1.0 - st["train_time"] / cfg.max_time)
-        return min(max(left, 0.0), 1.0)
-
-    def _step_lr(self):
-        """The lr of the next step: the epoch's lr, annealed over the budget's last stretch."""
-        lr = self.st["lr"]
-        if self.cfg.anneal > 0:
-            lr *= min(1.0, self._budget_left() / self.cfg.anneal)
-        return lr
-
     # --- the loop --------------------------------------------------------------------------
     def run(self):
-        self._lock()
-        handlers = self._catch_signals()
-        try:
+        with self.slot, self._catching_signals():
+            st = self.state
             self.emit("start", corpus=self.corpus.name, notes=list(self.corpus.notes),
                       stats=self.corpus.stats, vocab_size=len(self.corpus.vocab),
                       params=self.model.num_params(), model=self.model.config.to_dict(),
                       train=self.cfg.to_dict(), out=str(self.out), resumed=self.resumed,
-                      chunks=len(self.stream), epochs=self.cfg.epochs, epoch=self.st["epoch"])
+                      chunks=len(self.stream), epochs=self.cfg.epochs, epoch=st.epoch,
+                      run_id=self.run_id)
             if self.stream.warning:
                 self.emit("warning", message=self.stream.warning)
             with np.errstate(all="ignore"):     # overflow is caught as a non-finite loss
                 reason = self._loop()
             self._save(self.last)
-            self.emit("done", epoch=self.st["epoch"], step=self.st["step"],
-                      tokens=self.st["tokens"], valid_ppl=self.st["best_valid_ppl"],
-                      elapsed_s=self.st["train_time"], out=str(self.out), last=str(self.last),
-                      reason=reason)
-            return TrainResult(self.model, self.corpus.vocab, self.out, self.last,
-                               self.st["history"], self.st["best_valid_ppl"], reason)
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            self._unlock()
+            self.emit("done", epoch=st.epoch, step=st.step, tokens=st.tokens,
+                      valid_ppl=st.best_valid_ppl, elapsed_s=st.train_time, out=str(self.out),
+                      last=str(self.last), reason=reason, run_id=self.run_id)
+            return TrainResult(self.model, self.corpus.vocab, self.out, self.last, st.history,
+                               st.best_valid_ppl, reason, self.run_id)
 
-    def _catch_signals(self):
-        """SIGINT/SIGTERM set a flag checked between steps (only the main thread can listen)."""
+    @contextmanager
+    def _catching_signals(self):
+        """SIGINT/SIGTERM set a flag checked between steps (only the main thread can listen);
+        the previous handlers come back afterwards."""
         self._signal = None
         if threading.current_thread() is not threading.main_thread():
-            return {}
+            yield
+            return
 
         def note(signum, frame):
             self._signal = signum
-        return {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def _out_of_time(self):
-        return self.cfg.max_time is not None and self.st["train_time"] >= self.cfg.max_time
+        handlers = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
 
     def _loop(self):
-        st, cfg = self.st, self.cfg
-        while st["epoch"] < cfg.epochs:
-            if self._out_of_time():
+        st, cfg = self.state, self.cfg
+        while st.epoch < cfg.epochs:
+            if self.schedule.out_of_time(st):
                 return "max_time"
             finished = self._run_epoch()
             if self._signal is not None:
                 self._save(self.last)
+                self.emit("interrupted", signal=signal.Signals(self._signal).name,
+                          last=str(self.last), **self._where())
                 raise TrainingInterrupted(self._signal, self.last)
             if not finished:                 # out of time in the middle of the epoch
                 self._end_of_epoch(partial=True)
@@ -294,18 +291,18 @@ class Trainer:
 
     def _run_epoch(self):
         """Steps through the rest of the epoch; False if the time budget ran out first."""
-        st, cfg, model = self.st, self.cfg, self.model
+        st, cfg, model = self.state, self.cfg, self.model
         model.train()
-        if st["position"] == 0:
+        if st.position == 0:
             model.reset_state()
-            st["epoch_loss"], st["epoch_tokens"] = 0.0, 0
+            st.epoch_loss, st.epoch_tokens = 0.0, 0
         bar = self._progress_bar()
         window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         bad_steps = 0
         try:                        # the bar goes, however the epoch ends
-            for x, t in self.stream.chunks(st["position"]):
+            for x, t in self.stream.chunks(st.position):
                 start = time.perf_counter()
-                self.opt.lr = self._step_lr()
+                self.opt.lr = self.schedule.step_lr(st)
                 loss = model.forward(x, t)
                 model.backward()
                 norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
@@ -315,102 +312,103 @@ class Trainer:
                 else:
                     bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)
                 elapsed = time.perf_counter() - start
-                st["position"] += 1
-                st["step"] += 1
-                st["tokens"] += x.size
-                st["train_time"] += elapsed
+                st.position += 1
+                st.step += 1
+                st.tokens += x.size
+                st.train_time += elapsed
                 if math.isfinite(loss):
-                    st["epoch_loss"] += loss * x.size
-                    st["epoch_tokens"] += x.size
+                    st.epoch_loss += loss * x.size
+                    st.epoch_tokens += x.size
                     window["loss"] += loss * x.size
                     window["tokens"] += x.size
                 window["time"] += elapsed
                 self._report_step(window, norm, bar)
                 if self._signal is not None:
                     return True
-                if self._out_of_time():
+                if self.schedule.out_of_time(st):
                     return False
         finally:
             if bar is not None:
                 bar.close()
-        st["position"] = 0
-        st["epoch"] += 1
+        st.position = 0
+        st.epoch += 1
         return True
 
     def _progress_bar(self):
         if not self.progress:
             return None
         from tqdm import tqdm
-        return tqdm(total=len(self.stream), initial=self.st["position"], unit="chunk",
-                    desc=f"epoch {self.st['epoch'] + 1}/{self.cfg.epochs}", leave=False)
+        return tqdm(total=len(self.stream), initial=self.state.position, unit="chunk",
+                    desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}", leave=False)
 
     def _skip_bad_step(self, bad_steps, loss, norm):
         """A non-finite loss or gradient never reaches the parameters: skip, lower the lr."""
-        self.st["lr"] *= 0.5
+        st = self.state
+        self.schedule.bad_step(st)
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         if bad_steps >= MAX_BAD_STEPS:
             # The parameters are finite, but whatever led here is no state to save over the
             # last good checkpoint.
             kept = (f"the last good checkpoint is '{self.last}'" if self.last.exists()
                     else "no checkpoint was written")
-            raise TrainingDiverged(
+            error = TrainingDiverged(
                 f"training diverged: {bad_steps} steps in a row with a non-finite {what} "
-                f"(skipped, lr lowered to {self.st['lr']:.3g}); {kept}; lower --lr or --clip",
+                f"(skipped, lr lowered to {st.lr:.3g}); {kept}; lower --lr or --clip",
                 self.model)
-        self.emit("warning", message=f"step {self.st['step'] + 1}: non-finite {what}, "
-                                     f"step skipped, lr lowered to {self.st['lr']:.4g}")
+            self.emit("diverged", message=str(error), **self._where())
+            raise error
+        self.emit("warning", message=f"step {st.step + 1}: non-finite {what}, "
+                                     f"step skipped, lr lowered to {st.lr:.4g}")
         return bad_steps
 
     def _report_step(self, window, norm, bar):
-        st, cfg = self.st, self.cfg
+        st, cfg = self.state, self.cfg
         train_ppl = (math.exp(min(window["loss"] / window["tokens"], 700.0))
                      if window["tokens"] else None)
         tokens_per_s = window["tokens"] / window["time"] if window["time"] else 0.0
-        fields = dict(epoch=st["epoch"] + 1, step=st["step"], tokens=st["tokens"],
+        fields = dict(epoch=st.epoch + 1, step=st.step, tokens=st.tokens,
                       train_ppl=train_ppl, lr=self.opt.lr, grad_norm=norm,
-                      tokens_per_s=tokens_per_s, elapsed_s=st["train_time"])
-        self.emit("progress", position=st["position"], chunks=len(self.stream), **fields)
+                      tokens_per_s=tokens_per_s, elapsed_s=st.train_time)
+        self.emit("progress", position=st.position, chunks=len(self.stream), **fields)
         if bar is not None:
             bar.update(1)
             if train_ppl is not None:
                 bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{self.opt.lr:.3g}", refresh=False)
-        validate = cfg.eval_every is not None and st["step"] % cfg.eval_every == 0
-        if st["step"] % cfg.log_every == 0 or validate:
+        validate = cfg.eval_every is not None and st.step % cfg.eval_every == 0
+        if st.step % cfg.log_every == 0 or validate:
             if validate:
                 fields["valid_ppl"] = self._note_validation(self._validate())
             self.emit("step", **fields)
             window.update(loss=0.0, tokens=0, time=0.0)
 
     def _note_validation(self, valid_ppl):
-        """Keep the best model by validation perplexity; True if this one is the best so far."""
-        st = self.st
-        best = st["best_valid_ppl"]
+        """Keep the best model by validation perplexity: save it to ``out`` when it is the
+        best so far (or when there is no validation data). Returns valid_ppl."""
+        st = self.state
+        best = st.best_valid_ppl
         if valid_ppl is None or best is None or valid_ppl < best:
-            st["best_valid_ppl"] = valid_ppl
+            st.best_valid_ppl = valid_ppl
             self._save(self.out)
         return valid_ppl
 
     def _end_of_epoch(self, partial):
         """Validate, save, decay the lr; True if patience has run out."""
-        st, cfg = self.st, self.cfg
-        before = st["best_valid_ppl"]
+        st, cfg = self.state, self.cfg
+        before = st.best_valid_ppl
         valid_ppl = self._note_validation(self._validate())
         improved = valid_ppl is None or before is None or valid_ppl < before
-        st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
-        train_ppl = (math.exp(min(st["epoch_loss"] / st["epoch_tokens"], 700.0))
-                     if st["epoch_tokens"] else None)
-        record = {"epoch": st["epoch"] + (1 if partial else 0), "step": st["step"],
-                  "tokens": st["tokens"], "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": self.opt.lr, "elapsed_s": st["train_time"], "best": improved}
-        st["history"].append(record)
+        st.bad_epochs = 0 if improved else st.bad_epochs + 1
+        train_ppl = (math.exp(min(st.epoch_loss / st.epoch_tokens, 700.0))
+                     if st.epoch_tokens else None)
+        record = {"epoch": st.epoch + (1 if partial else 0), "step": st.step,
+                  "tokens": st.tokens, "train_ppl": train_ppl, "valid_ppl": valid_ppl,
+                  "lr": self.opt.lr, "elapsed_s": st.train_time, "best": improved}
+        st.history.append(record)
         if not partial:
-            decay = cfg.decay_after is not None and st["epoch"] >= cfg.decay_after
-            decay = decay or (cfg.decay_on_plateau and not improved)
-            if decay:
-                st["lr"] *= cfg.lr_decay
+            self.schedule.end_of_epoch(st, improved)
         self._save(self.last)
-        epoch_time = record["elapsed_s"] - (st["history"][-2]["elapsed_s"]
-                                            if len(st["history"]) > 1 else 0.0)
-        self.emit("epoch", **record, tokens_per_s=(st["epoch_tokens"] / epoch_time
+        epoch_time = record["elapsed_s"] - (st.history[-2]["elapsed_s"]
+                                            if len(st.history) > 1 else 0.0)
+        self.emit("epoch", **record, tokens_per_s=(st.epoch_tokens / epoch_time
                                                    if epoch_time > 0 else 0.0))
-        return cfg.patience is not None and st["bad_epochs"] >= cfg.patience
+        return cfg.patience is not None and st.bad_epochs >= cfg.patience

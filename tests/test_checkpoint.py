@@ -13,6 +13,7 @@ import pytest
 from rnnlm import SGD, Adam, CheckpointError, LanguageModel
 from rnnlm import checkpoint as ckpt
 from rnnlm.data import Vocabulary
+from rnnlm.files import atomic_write
 
 TOKENS = ("<unk>", "<eos>", "the", "cat", "sat", "on", "a", "mat", "dog")
 V = len(TOKENS)
@@ -214,6 +215,24 @@ def test_an_interrupt_during_save_propagates_and_leaves_no_temp_file(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         ckpt.save(tmp_path / "m.npz", trained()[0], vocab())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_of_text_replaces_whole_or_leaves_the_old_file(tmp_path):
+    path = tmp_path / "table.csv"
+    assert atomic_write(path, lambda f: f.write("a,b\r\n"), newline="") == path
+    assert path.read_bytes() == b"a,b\r\n"           # newline="" writes line ends as given
+
+    def half_then(exc):
+        def write(f):
+            f.write("half")
+            raise exc
+        return write
+    for exc in (ValueError("bad row"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            atomic_write(path, half_then(exc))
+        assert path.read_bytes() == b"a,b\r\n" and list(tmp_path.iterdir()) == [path]
+    with pytest.raises(FileNotFoundError):          # no translation: the caller words it
+        atomic_write(tmp_path / "missing" / "t.csv", half_then(AssertionError()))
 
 
 def test_save_removes_only_old_temporaries_of_the_same_checkpoint(tmp_path):

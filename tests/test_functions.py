@@ -4,8 +4,10 @@ split across threads."""
 import numpy as np
 import pytest
 
-from rnnlm.functions import (add_bias, log_softmax, sigmoid, softmax, softmax_cross_entropy,
-                             softmax_cross_entropy_grad)
+from rnnlm.functions import add_bias, softmax_cross_entropy, softmax_cross_entropy_grad
+from rnnlm.layers import _activate
+
+from reference import log_softmax, softmax
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
@@ -37,7 +39,11 @@ def test_add_bias_adds_to_every_row():
     np.testing.assert_array_equal(z, expected)
 
 
-def test_sigmoid_is_stable_and_exact():
+def test_gate_activation_is_a_stable_exact_sigmoid_then_tanh():
+    # _activate computes the sigmoid block as (1 + tanh(x / 2)) / 2: no exp to overflow.
     x = np.array([-1000.0, -5.0, 0.0, 5.0, 1000.0])
-    np.testing.assert_allclose(sigmoid(x), [0.0, 1 / (1 + np.exp(5)), 0.5, 1 / (1 + np.exp(-5)), 1.0],
+    a = np.concatenate([x, x])[None, :]
+    _activate(a, len(x))
+    np.testing.assert_allclose(a[0, :5], [0.0, 1 / (1 + np.exp(5)), 0.5, 1 / (1 + np.exp(-5)), 1.0],
                                rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(a[0, 5:], np.tanh(x), rtol=1e-12, atol=0)

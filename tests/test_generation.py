@@ -7,10 +7,10 @@ import pytest
 
 import rnnlm
 from rnnlm.errors import UsageError
-from rnnlm.functions import log_softmax
 from rnnlm.generation import _draw, generate, start_of_sentence
 
 from conftest import REPO
+from reference import log_softmax
 
 
 @pytest.fixture(scope="module")

@@ -83,6 +83,28 @@ def test_dropout_is_active_in_training_and_off_in_eval():
     np.testing.assert_array_equal(m.forward(x), c)
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_evaluating_restores_the_mode_and_on_request_the_state_even_after_an_error(training):
+    m = small_model("lstm", dropout=0.5)
+    m.train() if training else m.eval()
+    x = np.random.default_rng(0).integers(0, V, (2, 4))
+    m.forward(x)
+    carried = m.state
+    with pytest.raises(KeyError), m.evaluating(restore_state=True):
+        assert not m.training and not any(d.training for d in m.dropouts)
+        m.forward(x)
+        raise KeyError("the block fails")
+    assert m.training == training and all(d.training == training for d in m.dropouts)
+    for saved, now in zip(carried, m.state):
+        np.testing.assert_array_equal(saved["c"], now["c"])
+    with m.evaluating():                # without restore_state, the block's state stays
+        m.forward(x)
+        moved = m.state
+    assert m.training == training
+    np.testing.assert_array_equal(m.state[0]["h"], moved[0]["h"])
+    assert not np.array_equal(moved[0]["h"], carried[0]["h"])
+
+
 @pytest.mark.parametrize("variational", [False, True])
 def test_dropout_masks_scale_kept_units_and_variational_shares_over_time(variational):
     m = small_model("lstm", dropout=0.5, variational=variational)

@@ -82,5 +82,13 @@ def test_tied_model_gradient_norm_counts_the_shared_matrix_once():
     rng = np.random.default_rng(0)
     m.forward(rng.integers(0, 9, (2, 3)), rng.integers(0, 9, (2, 3)))
     m.backward()
+    # The output layer and the embedding write one gradient array; listed under both of its
+    # names, it must still count once in the norm and be scaled once.
+    shared = m.out.grads["W"]
+    assert shared is m.embed.grads["W"] is m.grads["embed.W"]
+    grads = {**m.grads, "out.W": shared}
     expected = math.sqrt(sum(np.sum(g ** 2) for g in m.grads.values()))
-    assert clip_grad_norm(m.grads, 1e9) == pytest.approx(expected)
+    before = {k: g.copy() for k, g in m.grads.items()}
+    assert clip_grad_norm(grads, expected / 2) == pytest.approx(expected)
+    for name, g in m.grads.items():
+        np.testing.assert_allclose(g, before[name] / 2, rtol=1e-4, err_msg=name)

@@ -157,5 +157,12 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(assets, tmp_path, nam
     assert not (assets / "canary").exists()                # the pickle never ran
 
 
-def test_the_table_covers_at_least_25_cases():
-    assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
+def test_bad_settings_are_refused_before_the_corpus_is_read_or_anything_written(tmp_path,
+                                                                              monkeypatch):
+    # Through the API too: a bad setting is named before a missing corpus is noticed, and the
+    # default output directory (models/) is not created for a run that cannot start.
+    monkeypatch.chdir(tmp_path)
+    for settings, option in (({"hidden_size": 0}, "--hidden-size"), ({"epochs": 0}, "--epochs")):
+        with pytest.raises(rnnlm.UsageError, match=option):
+            rnnlm.train(tmp_path / "absent.txt", progress=False, **settings)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,76 @@
+"""Writing files whole or not at all: checkpoints, CSV, HTML pages, pictures.
+
+A file is written to a temporary file beside it, ``.<name>.<random>.tmp`` (hidden, and no
+``*.npz`` or ``*.csv`` glob sees it), flushed to disk, then renamed over the target with
+``os.replace``: a reader, a crash or a full disk sees the previous file or the new one, never
+half of one.
+"""
+
+import glob
+import os
+import secrets
+import time
+from pathlib import Path
+
+STALE_AFTER_S = 600     # a temporary this old belongs to no living writer (each write touches it)
+
+
+def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
+    """Create or replace ``path`` with what ``write(f)`` writes into an open file; -> path.
+
+    ``f`` is opened "wb" with ``binary``, else "w" with ``encoding`` and ``newline`` (as for
+    open(); pass newline="" to the csv module). The temporary beside ``path`` is created with
+    O_EXCL (never someone else's file), fsynced before the rename, and removed on any failure,
+    KeyboardInterrupt included; stale ones of an earlier killed writer are swept first (see
+    cleanup_stale_temporaries).
+
+    Errors are not translated: an OSError (a missing directory, a full disk) or whatever
+    ``write`` raises comes through as it is, after the cleanup, for the caller to turn into its
+    own one-line message. The target is untouched unless the write succeeded.
+    """
+    path = Path(path)
+    cleanup_stale_temporaries(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    # O_EXCL: never write into someone else's file; 0o666 lets the umask decide as usual.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with (os.fdopen(fd, "wb") if binary else
+              os.fdopen(fd, "w", encoding=encoding, newline=newline)) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())        # the data is on disk before the name points at it
+        os.replace(tmp, path)
+    except BaseException:               # Ctrl-C mid-write too: tidy up, let it through
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def _fsync_directory(directory):
+    """Make a rename in ``directory`` durable (best effort: the new file is whole either way)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def cleanup_stale_temporaries(path, max_age_s=STALE_AFTER_S):
+    """Remove ``.<name>.*.tmp`` beside path older than max_age_s, left by a killed write.
+
+    A younger one may belong to a process writing right now (each write refreshes its mtime),
+    so it is left alone. Returns the paths removed.
+    """
+    path, removed = Path(path), []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - tmp.lstat().st_mtime > max_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:             # gone already, or not ours to remove: not our problem
+            pass
+    return removed

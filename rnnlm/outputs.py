@@ -1,0 +1,84 @@
+"""Where a training writes: the best model ``out`` (X.npz) and the latest full state ``last``
+(X.last.npz) beside it, checked before training starts and locked while it runs."""
+
+import fcntl
+import tempfile
+from pathlib import Path
+
+from .errors import RnnlmError
+
+
+def default_out(corpus_name, cell):
+    return Path("models") / f"{corpus_name}-{cell}.npz"
+
+
+def last_path(out):
+    """X.npz -> X.last.npz: the latest full state beside the best model."""
+    out = Path(out)
+    return out.with_name(out.name[: -len(".npz")] + ".last.npz") if out.name.endswith(".npz") \
+        else out.with_name(out.name + ".last.npz")
+
+
+def out_for_resume(resume):
+    """X.last.npz -> X.npz: a resumed run goes on writing the model it started."""
+    name = Path(resume).name
+    return Path(resume).with_name(name.replace(".last.npz", ".npz")) \
+        if name.endswith(".last.npz") else Path(resume)
+
+
+class OutputSlot:
+    """The pair of paths one training writes, and the lock that makes them its own.
+
+    ``with slot:`` holds an exclusive lock (a ``.X.npz.lock`` file beside ``out``) for the
+    block: a second training on the same output refuses instead of interleaving checkpoints.
+    """
+
+    def __init__(self, out, resume=None):
+        self.out = Path(out)
+        self.last = last_path(self.out)
+        self.resume = resume
+        self._lock_file = None
+
+    @classmethod
+    def choose(cls, out, resume, corpus_name, cell):
+        """``out`` as given, else the model a resume continues, else models/<corpus>-<cell>.npz."""
+        if out is None:
+            out = out_for_resume(resume) if resume is not None else default_out(corpus_name,
+                                                                               cell)
+        return cls(out, resume)
+
+    def check(self, force):
+        """Fail now, not after an epoch, if the checkpoints could not be written."""
+        directory = self.out.parent
+        if not directory.is_dir():
+            if directory == Path("models") and not directory.exists():
+                directory.mkdir()                   # the default place is ours to create
+            else:
+                raise RnnlmError(f"output directory '{directory}' does not exist: create it "
+                                 f"or choose another --out")
+        try:                                        # os.access says yes to root everywhere
+            tempfile.TemporaryFile(dir=directory).close()
+        except OSError as e:
+            raise RnnlmError(f"cannot write in output directory '{directory}' "
+                             f"({e.strerror}): choose another --out") from None
+        resuming_this = self.resume is not None and out_for_resume(self.resume) == self.out
+        if self.out.exists() and not force and not resuming_this:
+            raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
+                             f"--resume {self.last} to continue it")
+
+    def __enter__(self):
+        path = self.out.with_name(f".{self.out.name}.lock")
+        self._lock_file = open(path, "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise RnnlmError(f"another training is writing '{self.out}' right now; "
+                             f"choose another --out or wait for it") from None
+        return self
+
+    def __exit__(self, *exc):
+        # Remove the lock file while still holding the lock, so none is left lying around.
+        Path(self._lock_file.name).unlink(missing_ok=True)
+        self._lock_file.close()
+        self._lock_file = None

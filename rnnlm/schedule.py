@@ -1,0 +1,50 @@
+"""The learning-rate schedule and the budget of a training run.
+
+The epoch lr (``TrainingState.lr``) starts at the configured lr and changes only between
+steps: times ``lr_decay`` at the end of every epoch from ``decay_after`` on, or with
+``decay_on_plateau`` after an epoch that did not improve validation; halved by a skipped
+non-finite step. Each step then runs at the epoch lr annealed linearly to 0 over the last
+``anneal`` share of the budget:
+    lr_step = lr_epoch * min(1, left / anneal)
+where ``left`` in [0, 1] is the share still to run of the epochs or of ``max_time``, whichever
+runs out first. Both budgets count over all resumes.
+"""
+
+
+class Schedule:
+    """Reads and changes a TrainingState; holds nothing of its own but the settings."""
+
+    def __init__(self, cfg, chunks):
+        self.cfg = cfg              # TrainConfig
+        self.chunks = chunks        # steps per epoch
+
+    def budget_left(self, state):
+        """The share of the budget still to run, in [0, 1]: of max_time or of epochs,
+        whichever runs out first."""
+        cfg = self.cfg
+        left = 1.0 - (state.epoch + state.position / self.chunks) / cfg.epochs
+        if cfg.max_time is not None:
+            left = min(left, 1.0 - state.train_time / cfg.max_time)
+        return min(max(left, 0.0), 1.0)
+
+    def out_of_time(self, state):
+        return self.cfg.max_time is not None and state.train_time >= self.cfg.max_time
+
+    def step_lr(self, state):
+        """The lr of the next step: the epoch's lr, annealed over the budget's last stretch."""
+        lr = state.lr
+        if self.cfg.anneal > 0:
+            lr *= min(1.0, self.budget_left(state) / self.cfg.anneal)
+        return lr
+
+    def end_of_epoch(self, state, improved):
+        """Decay the epoch lr after a whole epoch (state.epoch already counts it)."""
+        cfg = self.cfg
+        decay = cfg.decay_after is not None and state.epoch >= cfg.decay_after
+        if decay or (cfg.decay_on_plateau and not improved):
+            state.lr *= cfg.lr_decay
+
+    @staticmethod
+    def bad_step(state):
+        """A non-finite loss or gradient: halve the epoch lr (it stays halved)."""
+        state.lr *= 0.5
