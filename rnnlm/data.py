@@ -10,6 +10,10 @@ Tokens
   char: every Unicode character, "\\n" included; no newline translation ("\\r\\n" is two).
 A UTF-8 byte-order mark at the start of a file is dropped; it is not text.
 
+PATH "-" is stdin (for `load_corpus` and `encode_file`): it is first copied, 1 MiB at a time, to
+a temporary file, because every file is read three times; the file is removed once read. Messages
+and stats call it "-", as `wc` and `sha256sum` do; a corpus read from stdin is named "stdin".
+
 Files are read in binary and decoded incrementally, 1 MiB at a time, in three streaming passes:
 check (NUL bytes, undecodable bytes with their offset, emptiness, line count, SHA-256), count (a
 Counter of types per split) and encode (into a preallocated int32 array). A 50 MB corpus thus
@@ -21,7 +25,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import itertools
+import os
+import shutil
+import sys
+import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -35,6 +44,7 @@ LEVELS = ("word", "char")
 SPECIALS = {"word": (UNK, EOS), "char": (UNK,)}  # always ids 0, 1, ... in this order
 _CHUNK = 1 << 20  # bytes read per step
 _BATCH_LINES = 4096  # lines counted or encoded per step
+STDIN = "-"  # the PATH that means stdin
 
 
 def _check_level(level: str) -> None:
@@ -185,8 +195,55 @@ def _vocab_problem(tokens: tuple[str, ...], level: str) -> str | None:
 
 # --- reading: every pass streams the file through _chunks --------------------------------------
 
-def _chunks(path: Path, encoding: str) -> Iterator[tuple[bytes, str]]:
-    """Yield (raw bytes, decoded text) ~1 MiB at a time; NUL or undecodable bytes -> DataError."""
+def is_stdin(path: str | Path) -> bool:
+    """Whether PATH is "-", which stands for stdin."""
+    return str(path) == STDIN
+
+
+@contextmanager
+def _spooled_stdin() -> Iterator[Path]:
+    """Copy stdin to a temporary file 1 MiB at a time and yield its path; remove it afterwards.
+
+    The passes read a file three times and stdin can be read once; spooling keeps at most one
+    chunk in memory. The file goes away however the reading ends: done, an error, or Ctrl-C.
+    """
+    source = getattr(sys.stdin, "buffer", None)  # None when stdin is closed (`<&-`)
+    if source is None:
+        raise DataError("cannot read stdin: it is closed")
+    try:
+        spool = tempfile.NamedTemporaryFile(prefix="rnnlm-stdin-", suffix=".txt", delete=False)
+    except OSError as e:
+        raise DataError(f"cannot create a temporary file for stdin: {e.strerror or e}") from None
+    try:
+        try:
+            with spool:
+                shutil.copyfileobj(source, spool, _CHUNK)
+        except OSError as e:  # a full disk, or a stdin that fails to read
+            raise DataError(f"cannot copy stdin to '{spool.name}': {e.strerror or e}") from None
+        yield Path(spool.name)
+    finally:
+        try:
+            os.unlink(spool.name)
+        except FileNotFoundError:
+            pass
+
+
+@contextmanager
+def _opened(path: str | Path) -> Iterator[tuple[Path, str]]:
+    """(the file to read, its name in messages and stats): stdin is spooled first."""
+    if not is_stdin(path):
+        yield Path(path), str(path)
+        return
+    with _spooled_stdin() as spool:
+        yield spool, STDIN
+
+
+def _chunks(path: Path, encoding: str, shown: str | None = None) -> Iterator[tuple[bytes, str]]:
+    """Yield (raw bytes, decoded text) ~1 MiB at a time; NUL or undecodable bytes -> DataError.
+
+    `shown` names the file in messages (default: the path): "-" for stdin spooled to a file.
+    """
+    shown = shown or str(path)
     info = codecs.lookup(encoding)
     wide = b"\x00" in "a".encode(info.name)  # UTF-16/32: NUL bytes are part of ordinary text
     decoder = info.incrementaldecoder()
@@ -196,18 +253,18 @@ def _chunks(path: Path, encoding: str) -> Iterator[tuple[bytes, str]]:
             while True:
                 raw = f.read(_CHUNK)
                 if not wide and (p := raw.find(b"\x00")) >= 0:
-                    raise DataError(f"file '{path}' looks binary (NUL byte at offset {offset + p}); "
-                                    f"give a plain text file")
+                    raise DataError(f"file '{shown}' looks binary (NUL byte at offset "
+                                    f"{offset + p}); give a plain text file")
                 pending = len(decoder.getstate()[0])  # bytes held back from the previous chunk
                 try:
                     text = decoder.decode(raw, final=not raw)
                 except UnicodeDecodeError as e:
                     # e.start counts from the held-back bytes, not from this chunk
                     raise DataError(
-                        f"file '{path}' is not valid {encoding}: bad byte at offset "
+                        f"file '{shown}' is not valid {encoding}: bad byte at offset "
                         f"{offset - pending + e.start}; pass --encoding (e.g. latin-1)") from None
                 if wide and "\x00" in text:
-                    raise DataError(f"file '{path}' looks binary (it contains NUL characters)")
+                    raise DataError(f"file '{shown}' looks binary (it contains NUL characters)")
                 if first and text:
                     if info.name == "utf-8" and text.startswith("\ufeff"):
                         text = text[1:]
@@ -217,43 +274,45 @@ def _chunks(path: Path, encoding: str) -> Iterator[tuple[bytes, str]]:
                     return
                 offset += len(raw)
     except OSError as e:
-        raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
+        raise DataError(f"cannot read '{shown}': {e.strerror or e}") from None
 
 
-def _scan(path: Path, encoding: str) -> dict:
+def _scan(path: Path, encoding: str, shown: str | None = None) -> dict:
     """Checking pass: {"bytes", "lines", "sha256"}; missing, empty or blank files -> DataError."""
+    shown = shown or str(path)
     if not path.exists():
         raise DataError(f"file '{path}' does not exist: check the path")
     if path.is_dir():
         raise DataError(f"'{path}' is a directory, expected a text file")
     digest, size, newlines, last, blank = hashlib.sha256(), 0, 0, "", True
-    for raw, text in _chunks(path, encoding):
+    for raw, text in _chunks(path, encoding, shown):
         digest.update(raw)
         size += len(raw)
         newlines += text.count("\n")
         last = text[-1] if text else last
         blank = blank and not text.strip()
     if size == 0:
-        raise DataError(f"file '{path}' is empty: give a file with some text")
+        raise DataError(f"file '{shown}' is empty: give a file with some text")
     if blank:
-        raise DataError(f"file '{path}' contains only whitespace: give a file with some text")
+        raise DataError(f"file '{shown}' contains only whitespace: give a file with some text")
     return {"bytes": size, "lines": newlines + (last != "\n"), "sha256": digest.hexdigest()}
 
 
-def _lines(path: Path, encoding: str) -> Iterator[str]:
+def _lines(path: Path, encoding: str, shown: str | None = None) -> Iterator[str]:
     """The decoded lines, each ending in "\\n" except perhaps the last."""
     carry = ""
-    for _, text in _chunks(path, encoding):
+    for _, text in _chunks(path, encoding, shown):
         *lines, carry = (carry + text).split("\n")
         yield from (line + "\n" for line in lines)
     if carry:
         yield carry
 
 
-def _batches(path: Path, encoding: str, split_line: int | None) -> Iterator[tuple[int, list[str]]]:
+def _batches(path: Path, encoding: str, split_line: int | None,
+             shown: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """Yield (part, lines): part 0 before line index `split_line`, part 1 from it on."""
     part, batch = 0, []
-    for i, line in enumerate(_lines(path, encoding)):
+    for i, line in enumerate(_lines(path, encoding, shown)):
         if i == split_line or len(batch) == _BATCH_LINES:
             if batch:
                 yield part, batch
@@ -263,10 +322,11 @@ def _batches(path: Path, encoding: str, split_line: int | None) -> Iterator[tupl
         yield part, batch
 
 
-def _count(path: Path, encoding: str, level: str, split_line: int | None = None) -> list[dict]:
+def _count(path: Path, encoding: str, level: str, split_line: int | None = None,
+           shown: str | None = None) -> list[dict]:
     """Counting pass: per part {"counts": Counter of types (no <eos>), "tokens", "lines"}."""
     parts = [{"counts": Counter(), "tokens": 0, "lines": 0} for _ in range(2)]
-    for k, batch in _batches(path, encoding, split_line):
+    for k, batch in _batches(path, encoding, split_line, shown):
         p = parts[k]
         p["lines"] += len(batch)
         if level == "char":
@@ -283,22 +343,23 @@ def _count(path: Path, encoding: str, level: str, split_line: int | None = None)
 
 
 def _encode(path: Path, encoding: str, vocab: Vocabulary, sizes: list[int],
-            split_line: int | None = None) -> list[np.ndarray]:
+            split_line: int | None = None, shown: str | None = None) -> list[np.ndarray]:
     """Encoding pass: fill one preallocated int32 array per part (sizes from _count)."""
+    shown = shown or str(path)
     outs = [np.empty(n, dtype=np.int32) for n in sizes]
     pos = [0] * len(sizes)
-    for k, batch in _batches(path, encoding, split_line):
+    for k, batch in _batches(path, encoding, split_line, shown):
         ids = vocab._encode_lines(batch)
         if pos[k] + ids.size > sizes[k]:
-            raise DataError(f"file '{path}' changed while being read")
+            raise DataError(f"file '{shown}' changed while being read")
         outs[k][pos[k]: pos[k] + ids.size] = ids
         pos[k] += ids.size
     if pos != list(sizes):
-        raise DataError(f"file '{path}' changed while being read")
+        raise DataError(f"file '{shown}' changed while being read")
     return outs
 
 
-def _split_stats(part: dict, vocab: Vocabulary, path: Path) -> dict:
+def _split_stats(part: dict, vocab: Vocabulary, path: Path | str) -> dict:
     """Token and <unk> statistics of one split, from its Counter."""
     counts, n = part["counts"], part["tokens"]
     literal = counts.get(UNK, 0) if vocab.level == "word" else 0  # a char is never "<unk>"
@@ -311,18 +372,21 @@ def _split_stats(part: dict, vocab: Vocabulary, path: Path) -> dict:
 
 def encode_file(path: str | Path, vocab: Vocabulary, level: str | None = None,
                 encoding: str = "utf-8") -> tuple[np.ndarray, dict]:
-    """An evaluation file -> (ids int32 (N,), stats); stats as Corpus.stats["valid"]."""
+    """An evaluation file -> (ids int32 (N,), stats); stats as Corpus.stats["valid"].
+
+    PATH "-" reads stdin; messages and stats["file"] then call it "-".
+    """
     level = level or vocab.level
     if level != vocab.level:
         raise UsageError(f"level '{level}' does not match the {vocab.level}-level vocabulary")
     encoding = _check_encoding(encoding)
-    path = Path(path)
-    _scan(path, encoding)
-    part = _count(path, encoding, level)[0]
-    if part["tokens"] == 0:
-        raise DataError(f"file '{path}' has no tokens")
-    (ids,) = _encode(path, encoding, vocab, [part["tokens"]])
-    return ids, _split_stats(part, vocab, path)
+    with _opened(path) as (source, shown):
+        _scan(source, encoding, shown)
+        part = _count(source, encoding, level, shown=shown)[0]
+        if part["tokens"] == 0:
+            raise DataError(f"file '{shown}' has no tokens")
+        (ids,) = _encode(source, encoding, vocab, [part["tokens"]], shown=shown)
+    return ids, _split_stats(part, vocab, shown)
 
 
 @dataclass
@@ -343,36 +407,53 @@ class Corpus:
 def load_corpus(path: str | Path, level: str = "word", encoding: str = "utf-8",
                 valid_fraction: float = 0.05, max_vocab: int | None = None,
                 min_count: int = 1) -> Corpus:
-    """Read a corpus file or directory; the vocabulary comes from the training split only."""
+    """Read a corpus file or directory; the vocabulary comes from the training split only.
+
+    PATH "-" reads stdin as one file (its last lines validate, as for any file); the corpus is
+    then named "stdin".
+    """
     _check_level(level)
     encoding = _check_encoding(encoding)
     _check_limits(level, max_vocab, min_count)
     if not 0 <= valid_fraction < 1:
         raise UsageError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
+    if is_stdin(path):
+        with _spooled_stdin() as spool:
+            return _read_corpus(spool, STDIN, "stdin", level, encoding, valid_fraction,
+                                max_vocab, min_count)
     path = Path(path)
     if not path.exists():
         raise DataError(f"corpus '{path}' does not exist: give a text file or a directory")
+    return _read_corpus(path, str(path), path.resolve().name, level, encoding, valid_fraction,
+                        max_vocab, min_count)
+
+
+def _read_corpus(path: Path, shown: str, name: str, level: str, encoding: str,
+                 valid_fraction: float, max_vocab: int | None, min_count: int) -> Corpus:
+    """load_corpus on an existing `path`, its settings checked; `shown` names it in messages."""
     is_dir = path.is_dir()
     files = _discover(path) if is_dir else {"train": path, "valid": None, "test": None}
-    scan = _scan(files["train"], encoding)
+    train_shown = str(files["train"]) if is_dir else shown
+    label = name if shown == STDIN else path.name  # the file in notes: "stdin", not "-"
+    scan = _scan(files["train"], encoding, train_shown)
     n_lines, n_valid = scan["lines"], 0
     if not is_dir and valid_fraction > 0 and n_lines >= 2:  # a single file: hold out its tail
         n_valid = min(max(int(n_lines * valid_fraction), 1), n_lines - 1)
     split_line = n_lines - n_valid if n_valid else None
-    part, vpart = _count(files["train"], encoding, level, split_line)
+    part, vpart = _count(files["train"], encoding, level, split_line, train_shown)
     if part["tokens"] == 0:
-        raise DataError(f"file '{path}' has no tokens before its validation lines")
+        raise DataError(f"file '{shown}' has no tokens before its validation lines")
     vocab = Vocabulary.from_counts(part["counts"], level, max_vocab, min_count)
     train, valid = _encode(files["train"], encoding, vocab, [part["tokens"], vpart["tokens"]],
-                           split_line)
+                           split_line, train_shown)
     stats = {"level": level, "encoding": encoding, "vocab_size": len(vocab), "valid_source": None,
-             "train": _split_stats(part, vocab, files["train"]), "valid": None, "test": None}
+             "train": _split_stats(part, vocab, train_shown), "valid": None, "test": None}
     arrays: dict[str, np.ndarray | None] = {"valid": None, "test": None}
     notes = []
     if vpart["tokens"]:
-        arrays["valid"], stats["valid"] = valid, _split_stats(vpart, vocab, path)
+        arrays["valid"], stats["valid"] = valid, _split_stats(vpart, vocab, shown)
         stats["valid_source"] = "split"
-        notes.append(f"validation: last {valid_fraction * 100:g}% of lines of {path.name} "
+        notes.append(f"validation: last {valid_fraction * 100:g}% of lines of {label} "
                      f"({n_valid:,} of {n_lines:,} lines)")
     for split in ("valid", "test"):
         if files[split]:
@@ -381,14 +462,14 @@ def load_corpus(path: str | Path, level: str = "word", encoding: str = "utf-8",
     if stats["valid"] is None:
         why = (f"no *valid*.txt in '{path}'" if is_dir else
                "valid_fraction is 0" if valid_fraction == 0 else
-               f"{path.name} has only {n_lines} line(s)" if not n_valid else
-               f"the last {n_valid:,} line(s) of {path.name} are blank")
+               f"{label} has only {n_lines} line(s)" if not n_valid else
+               f"the last {n_valid:,} line(s) of {label} are blank")
         notes.append(f"no validation data: {why}")
     kept, seen = len(vocab) - len(SPECIALS[level]), len(set(part["counts"]) - set(SPECIALS[level]))
     if kept < seen:
         notes.append(f"vocabulary: kept {kept:,} of {seen:,} training types; "
                      f"{stats['train']['oov_rate']:.2%} of training tokens become {UNK}")
-    return Corpus(name=path.resolve().name, level=level, vocab=vocab, train=train,
+    return Corpus(name=name, level=level, vocab=vocab, train=train,
                   valid=arrays["valid"], test=arrays["test"], stats=stats,
                   sha256=scan["sha256"], notes=notes)
 

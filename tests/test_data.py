@@ -1,6 +1,9 @@
 """rnnlm.data: corpora on disk -> vocabulary -> int32 ids -> TBPTT chunks."""
 
 import hashlib
+import io
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +218,63 @@ def test_encode_file_encodes_an_evaluation_file_with_a_fixed_vocabulary(tmp_path
     assert (stats["tokens"], stats["lines"], stats["oov"]) == (5, 3, 1)
     with pytest.raises(UsageError, match="does not match"):
         encode_file(tmp_path / "eval.txt", c.vocab, level="char")
+
+
+class _Stdin(io.BytesIO):
+    """A stdin's bytes that remember how much each read asked for."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.asked: list[int] = []
+
+    def read(self, n=-1):
+        self.asked.append(n)
+        return super().read(n)
+
+
+def fake_stdin(monkeypatch, tmp_path: Path, data: bytes) -> tuple[_Stdin, Path]:
+    """sys.stdin reads `data`; temporary files go to a fresh directory. -> (its bytes, that dir)."""
+    raw = _Stdin(data)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, encoding="utf-8"))
+    spool = tmp_path / "spool"
+    spool.mkdir(exist_ok=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    return raw, spool
+
+
+def test_stdin_is_spooled_in_chunks_read_as_one_file_named_stdin_then_removed(tmp_path,
+                                                                             monkeypatch):
+    import rnnlm.data
+    text = "a b\n" * 95 + "c d\n" * 5
+    want = load_corpus(write(tmp_path / "book.txt", text))
+    raw, spool = fake_stdin(monkeypatch, tmp_path, text.encode())
+    monkeypatch.setattr(rnnlm.data, "_CHUNK", 64)
+    c = load_corpus(Path("-"))
+    assert len(raw.asked) > 5 and set(raw.asked) == {64}      # never all of stdin at once
+    assert c.name == "stdin" and c.sha256 == want.sha256 and c.vocab == want.vocab
+    assert np.array_equal(c.train, want.train) and np.array_equal(c.valid, want.valid)
+    assert c.stats["train"]["file"] == c.stats["valid"]["file"] == "-"
+    assert c.notes[0] == "validation: last 5% of lines of stdin (5 of 100 lines)"
+    assert list(spool.iterdir()) == []
+
+
+def test_encode_file_reads_stdin_as_it_reads_the_same_file(tmp_path, monkeypatch):
+    c = load_corpus(corpus_dir(tmp_path, "a b a\n"))
+    want, _ = encode_file(write(tmp_path / "eval.txt", "a z\n\nb\n"), c.vocab)
+    _, spool = fake_stdin(monkeypatch, tmp_path, b"a z\n\nb\n")
+    ids, stats = encode_file("-", c.vocab)
+    assert ids.tolist() == want.tolist() and stats["file"] == "-"
+    assert list(spool.iterdir()) == []
+
+
+def test_an_empty_stdin_gets_the_empty_file_error_and_leaves_no_spool(tmp_path, monkeypatch):
+    _, spool = fake_stdin(monkeypatch, tmp_path, b"")
+    with pytest.raises(DataError, match=r"^file '-' is empty: give a file with some text$"):
+        load_corpus("-")
+    fake_stdin(monkeypatch, tmp_path, "caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"^file '-' is not valid utf-8: bad byte at offset 3"):
+        encode_file("-", Vocabulary(("<unk>", "<eos>"), "word"))
+    assert list(spool.iterdir()) == []
 
 
 # --- bad input -------------------------------------------------------------------------------
