@@ -1,13 +1,43 @@
-"""Settings as frozen dataclasses; every check of a value lives here, with a one-line message."""
+"""Settings: one source of truth for each, and every check of a value, with one-line messages.
 
+A setting is a field of ModelConfig or TrainConfig declared with ``setting(default, help)``:
+its name, type, default and help live there and nowhere else. From those fields come the
+CLI's options and their ``--help`` defaults, the ``--config`` file's keys and their checks,
+and the runs log's ``settings``. A setting's canonical key is its flag without the dashes
+(``embed-size``, ``layers``); the API keeps the field names (``embed_size``, ``num_layers``).
+"""
+
+import re
 import tomllib
-from dataclasses import asdict, dataclass
+import types
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import DataError, UsageError
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float32", "float64")
+
+
+def setting(default, help, *, key=None, shown=None, parse=None):
+    """A dataclass field that is a user setting.
+
+    ``key``: the canonical key (and flag) when it is not the field name with dashes;
+    ``shown``: the default as --help shows it, when the value alone would mislead (None =
+    off, or a default that depends on another setting); ``parse``: turns the text a user
+    types (a flag, or a string in the --config file) into the value.
+    """
+    return field(default=default,
+                 metadata={"help": help, "key": key, "shown": shown, "parse": parse})
+
+
+def parse_duration(text):
+    """'90', '90s', '30m', '1.5h' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match or float(match[1]) <= 0:
+        raise UsageError(f"--max-time must be a positive duration like 90s, 30m or 1.5h, "
+                         f"got {text!r}")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 def _positive_int(name, value):
@@ -20,16 +50,17 @@ class ModelConfig:
     """The architecture of a LanguageModel: everything needed to rebuild it from a checkpoint."""
 
     vocab_size: int
-    cell: str = "lstm"
-    num_layers: int = 2
-    embed_size: int = 200
-    hidden_size: int = 200
-    dropout: float = 0.0
-    variational: bool = False
-    tie_weights: bool = False
-    init_scale: float = 0.1
+    cell: str = setting("lstm", "lstm, gru or rnn (Elman).")
+    num_layers: int = setting(2, "Stacked recurrent layers.", key="layers")
+    embed_size: int = setting(200, "Embedding size.")
+    hidden_size: int = setting(200, "Units per recurrent layer.")
+    dropout: float = setting(0.0, "Dropout on non-recurrent connections, in [0, 1).")
+    variational: bool = setting(False, "One dropout mask per sequence, shared over time.")
+    tie_weights: bool = setting(False, "Share the embedding and output matrices (needs "
+                                       "--embed-size == --hidden-size).")
+    init_scale: float = setting(0.1, "Parameters start uniform in [-s, s].")
     dtype: str = "float32"
-    seed: int = 0
+    seed: int = setting(0, "Random seed for parameters and dropout.")
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -55,8 +86,6 @@ class ModelConfig:
 
 OPTIMIZERS = ("sgd", "adam")
 DEFAULT_LR = {"sgd": 20.0, "adam": 0.002}
-MODEL_KEYS = ("cell", "num_layers", "embed_size", "hidden_size", "dropout", "variational",
-              "tie_weights", "init_scale", "seed")
 
 
 def _optional(check, name, value):
@@ -81,26 +110,35 @@ class TrainConfig:
     fraction of the budget: of ``max_time`` or of ``epochs``, whichever runs out first.
     """
 
-    level: str = "word"
-    encoding: str = "utf-8"
-    valid_fraction: float = 0.05
-    max_vocab: int | None = None
-    min_count: int = 1
-    optimizer: str = "sgd"
-    lr: float | None = None
-    lr_decay: float = 0.5
-    decay_after: int | None = None
-    decay_on_plateau: bool = True
-    anneal: float = 0.0
-    clip: float | None = 0.25
-    batch_size: int = 20
-    bptt: int = 35
-    epochs: int = 10
-    max_time: float | None = None
-    patience: int | None = None
-    eval_every: int | None = None
+    level: str = setting("word", "word or char.")
+    encoding: str = setting("utf-8", "Text encoding of the corpus.")
+    valid_fraction: float = setting(0.05, "Share of a single file's last lines held out for "
+                                          "validation.")
+    max_vocab: int | None = setting(None, "Keep at most this many types (with specials).",
+                                    shown="all")
+    min_count: int = setting(1, "Drop types seen fewer times.")
+    optimizer: str = setting("sgd", "sgd or adam.")
+    lr: float | None = setting(None, "Learning rate (SGD's on the mean per-token loss).",
+                               shown="20 for sgd, 0.002 for adam")
+    lr_decay: float = setting(0.5, "Factor applied to the lr when it decays.")
+    decay_after: int | None = setting(None, "Decay the lr after each epoch from this one.",
+                                      shown="off")
+    decay_on_plateau: bool = setting(True, "Decay the lr when validation does not improve.")
+    anneal: float = setting(0.0, "Lower the lr linearly to 0 over this last fraction of the "
+                                 "budget (--max-time or --epochs, whichever ends first).",
+                            shown="0, off")
+    clip: float | None = setting(0.25, "Clip gradients to this global norm; 0 turns clipping "
+                                       "off.")
+    batch_size: int = setting(20, "Parallel streams.")
+    bptt: int = setting(35, "Steps per chunk (truncated BPTT).")
+    epochs: int = setting(10, "Epochs in total, over all resumes.")
+    max_time: float | None = setting(None, "Training time budget over all resumes: 90s, 30m, "
+                                           "1.5h.", shown="no limit", parse=parse_duration)
+    patience: int | None = setting(None, "Stop after this many epochs without improvement.",
+                                   shown="off")
+    eval_every: int | None = setting(None, "Also validate every N steps.", shown="each epoch")
     eval_batch_size: int = 10
-    log_every: int = 200
+    log_every: int = setting(200, "Steps between step events (--json, plain lines).")
 
     def __post_init__(self):
         if self.level not in ("word", "char"):
@@ -137,18 +175,73 @@ class TrainConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One user setting, as declared by its field: see ``setting``."""
+
+    key: str            # canonical: the flag without dashes, the --config key, the runs log's
+    name: str           # the field, and the API's keyword
+    section: str        # "model" or "train": the part of a checkpoint's config it belongs to
+    type: type          # bool, int, float or str; a value may also be None where the field allows
+    optional: bool
+    default: object
+    help: str
+    shown: str          # the default as --help shows it
+    parse: object       # text -> value, or None
+
+
+def _declared(cls, section):
+    for f in fields(cls):
+        if "help" not in f.metadata:
+            continue
+        kinds = [t for t in getattr(f.type, "__args__", (f.type,)) if t is not type(None)]
+        optional = isinstance(f.type, types.UnionType)
+        m = f.metadata
+        shown = m["shown"] or ({True: "on", False: "off"}.get(f.default, None) if
+                               isinstance(f.default, bool) else str(f.default))
+        yield Setting(m["key"] or f.name.replace("_", "-"), f.name, section, kinds[0],
+                      optional, f.default, m["help"], shown, m["parse"])
+
+
+# key -> Setting, in the order the fields are declared: the model's, then training's.
+SETTINGS = {s.key: s for s in (*_declared(ModelConfig, "model"), *_declared(TrainConfig, "train"))}
+_BY_NAME = {s.name: s for s in SETTINGS.values()}
+
+
 def split_settings(settings):
-    """Settings by name -> (model settings, train settings); an unknown name is an error."""
-    train_keys = set(TrainConfig.__dataclass_fields__)
-    unknown = sorted(set(settings) - train_keys - set(MODEL_KEYS))
+    """Settings by field name -> (model settings, train settings); an unknown name is an error."""
+    unknown = sorted(set(settings) - set(_BY_NAME))
     if unknown:
         raise UsageError(f"unknown setting {unknown[0]!r}")
-    model = {k: v for k, v in settings.items() if k in MODEL_KEYS}
-    return model, {k: v for k, v in settings.items() if k in train_keys}
+    model = {k: v for k, v in settings.items() if _BY_NAME[k].section == "model"}
+    return model, {k: v for k, v in settings.items() if _BY_NAME[k].section == "train"}
+
+
+def canonical_settings(config):
+    """A checkpoint's config ({"model": {...}, "train": {...}}, field names) -> every setting by
+    its canonical key, resolved: a missing one takes its default, and the lr its optimizer's."""
+    out = {}
+    for s in SETTINGS.values():
+        out[s.key] = config.get(s.section, {}).get(s.name, s.default)
+    if out["lr"] is None:
+        out["lr"] = DEFAULT_LR.get(out["optimizer"])
+    return out
+
+
+def _typed(s, value, where):
+    """A value read from a --config file, checked against its setting's type."""
+    if s.parse is not None and isinstance(value, str):
+        return s.parse(value)
+    fits = (isinstance(value, bool) if s.type is bool else
+            isinstance(value, s.type) and not isinstance(value, bool) if s.type in (int, str)
+            else isinstance(value, (int, float)) and not isinstance(value, bool))
+    if not fits:
+        raise UsageError(f"{where}: '{s.key}' must be {s.type.__name__}, got {value!r}")
+    return float(value) if s.type is float else value
 
 
 def read_config_file(path):
-    """Settings from a TOML file (flat keys, named as the API's settings or the CLI's flags)."""
+    """Settings from a TOML file of canonical keys (``embed-size = 200``) -> {field name: value}."""
     try:
         with Path(path).open("rb") as f:
             raw = tomllib.load(f)
@@ -156,5 +249,13 @@ def read_config_file(path):
         raise DataError(f"config file '{path}' does not exist") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise DataError(f"cannot read config file '{path}': {e}") from None
-    aliases = {"layers": "num_layers"}
-    return {aliases.get(k.replace("-", "_"), k.replace("-", "_")): v for k, v in raw.items()}
+    settings = {}
+    for key, value in raw.items():
+        s = SETTINGS.get(key)
+        if s is None:
+            near = SETTINGS.get(key.replace("_", "-")) or _BY_NAME.get(key.replace("-", "_"))
+            hint = f" (the key is '{near.key}')" if near else \
+                f"; known keys: {', '.join(SETTINGS)}"
+            raise UsageError(f"config file '{path}': unknown setting '{key}'{hint}")
+        settings[s.name] = _typed(s, value, f"config file '{path}'")
+    return settings

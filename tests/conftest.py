@@ -1,6 +1,8 @@
 """Shared fixtures: a small real corpus in tmp_path and a way to run the real CLI."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,11 +17,26 @@ SHARED = REPO.parent / "shared"
 # set before any test runs, inherited by every subprocess. A test needing a log of its own
 # sets RNNLM_HOME again (monkeypatch / env=).
 os.environ["RNNLM_HOME"] = tempfile.mkdtemp(prefix="rnnlm-test-home-")
+os.environ.pop("RNNLM_NO_LOG", None)
+atexit.register(shutil.rmtree, os.environ["RNNLM_HOME"], ignore_errors=True)
 
 
-def run_cli(*args, cwd, check=True, timeout=300, **kw):
-    """Run `python -m rnnlm ARGS` in a subprocess, as a user would; returns CompletedProcess."""
+def cli_env(**extra):
+    """The environment of a CLI run: this checkout first on the path, a fixed terminal width,
+    and ``extra`` variables (a value None removes the variable)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="120")
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+def run_cli(*args, cwd, check=True, timeout=300, env=None, **kw):
+    """Run `python -m rnnlm ARGS` in a subprocess, as a user would; returns CompletedProcess.
+    ``env``: variables to add (see cli_env)."""
+    env = cli_env(**(env or {}))
     proc = subprocess.run([sys.executable, "-m", "rnnlm", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:

@@ -33,7 +33,7 @@ def test_json_lines_are_the_only_stdout_and_carry_the_documented_keys(tmp_path, 
                    "--json", cwd=tmp_path)
     events = json_events(proc.stdout)                       # every line parses
     allowed = {"event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
-               "tokens_per_s", "elapsed_s", "out", "last"}
+               "tokens_per_s", "elapsed_s", "out", "last", "run_id"}
     assert {e["event"] for e in events} == {"step", "epoch", "done"}
     assert all(set(e) <= allowed for e in events)
     steps = [e for e in events if e["event"] == "step"]
@@ -50,7 +50,7 @@ def test_eval_of_the_saved_model_matches_the_reported_validation_perplexity(tmp_
     reported = min(e["valid_ppl"] for e in json_events(proc.stdout) if e["event"] == "epoch")
     result = json.loads(run_cli("eval", tmp_path / "m.npz", tmp_path / "c.valid.txt", "--json",
                                 cwd=tmp_path).stdout)
-    assert set(result) == {"file", "tokens", "ppl", "unk", "unk_rate", "tokens_per_s"}
+    assert set(result) == {"file", "tokens", "ppl", "unk", "unk_rate", "tokens_per_s", "run_id"}
     assert result["ppl"] == pytest.approx(reported, rel=1e-6)
     assert result["unk"] == 0
 
@@ -85,13 +85,43 @@ def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corp
 
 
 def test_config_file_settings_apply_and_flags_override_them(tmp_path, small_corpus):
-    (tmp_path / "run.toml").write_text('cell = "gru"\nhidden-size = 12\nembed_size = 12\n'
-                                       'layers = 1\nepochs = 1\nbatch-size = 4\n')
+    (tmp_path / "run.toml").write_text('cell = "gru"\nhidden-size = 12\nembed-size = 12\n'
+                                       'layers = 1\nepochs = 1\nbatch-size = 4\n'
+                                       'max-time = "2m"\n')
     run_cli("train", small_corpus, "--config", tmp_path / "run.toml", "--hidden-size", "10",
             "--out", tmp_path / "m.npz", "--quiet", cwd=tmp_path)
     config = load(tmp_path / "m.npz").config
     assert config["model"]["cell"] == "gru" and config["model"]["hidden_size"] == 10
     assert config["model"]["embed_size"] == 12 and config["train"]["batch_size"] == 4
+    assert config["train"]["max_time"] == 120.0
+
+
+@pytest.mark.parametrize("line, message", [
+    ("embed_size = 12", "unknown setting 'embed_size' (the key is 'embed-size')"),
+    ("num_layers = 1", "unknown setting 'num_layers' (the key is 'layers')"),
+    ("hidden = 12", "unknown setting 'hidden'; known keys: cell, layers, "),
+    ("layers = 1.5", "'layers' must be int, got 1.5"),
+    ("tie-weights = 1", "'tie-weights' must be bool, got 1"),
+    ("max-time = \"soon\"", "--max-time must be a positive duration like 90s"),
+])
+def test_a_config_file_takes_each_setting_by_its_one_key_and_type(tmp_path, small_corpus, line,
+                                                                  message):
+    (tmp_path / "run.toml").write_text(line + "\n")
+    proc = run_cli("train", small_corpus, "--config", tmp_path / "run.toml", cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("rnnlm: error: ") and message in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_train_help_shows_every_default_and_the_config_precedence(tmp_path):
+    from rnnlm.config import SETTINGS
+    text = run_cli("train", "--help", cwd=tmp_path, env={"COLUMNS": "200"}).stdout
+    for s in SETTINGS.values():
+        assert f"--{s.key}" in text and f"[default: {s.shown}]" in text, s.key
+    assert "a --config file overrides the defaults, and flags override the file" in \
+        " ".join(text.split())
+    assert "Examples:" in text
 
 
 def test_plain_output_off_a_terminal_has_no_control_codes(tmp_path, small_corpus):

@@ -12,7 +12,7 @@ import typer
 
 from .. import display
 from ..errors import RnnlmError
-from . import text, train  # noqa: F401  (registers the commands)
+from . import models, runs, text, train  # noqa: F401  (registers the commands)
 from .app import _TyperUsageError, app
 
 __all__ = ["app", "main"]

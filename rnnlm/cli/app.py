@@ -12,7 +12,7 @@ app = typer.Typer(
     name="rnnlm",
     help="Train recurrent language models (Elman RNN, LSTM, GRU) with a NumPy engine, evaluate "
          "their perplexity, generate text and look inside their gates.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -32,3 +32,20 @@ def _main(
     """Train recurrent language models (Elman RNN, LSTM, GRU) with a NumPy engine."""
 
 
+
+
+def option(default, *flags, help, shown=None, **kwargs):
+    """A Typer option whose help ends with its default: "[default: off]" for a False flag,
+    ``shown`` where the value alone would not say it (None = "not given"). Typer shows no
+    default for None or False, and puts a text one in parentheses."""
+    if shown is None:
+        shown = {True: "on", False: "off"}[default] if isinstance(default, bool) else default
+    # "\\[": Typer reads help as Rich markup, where a bare [default: x] is a tag, not text
+    return typer.Option(default, *flags, help=f"{help} \\[default: {shown}]", show_default=False,
+                        **kwargs)
+
+
+def log_option():
+    """--no-log, the same on every command that records itself in the runs log."""
+    return option(False, "--no-log", help="Do not record this run in the runs log "
+                  "(RNNLM_NO_LOG=1 does the same for every command).")

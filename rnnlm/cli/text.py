@@ -1,30 +1,48 @@
-"""Commands that read text with a trained model: `eval`, `generate`, `inspect-gates`."""
+"""Commands that read text with a trained model: `eval`, `generate`, `inspect-gates`.
 
+Each can read its text from stdin: `eval MODEL -` and `inspect-gates -` by the name "-",
+`generate` by leaving out --seed while stdin is a pipe or a file.
+"""
+
+import sys
 from pathlib import Path
 
 import typer
 
-from .. import display
-from ..errors import UsageError
-from .app import app
+from .. import display, runs
+from ..errors import DataError, UsageError
+from ..gates import DEFAULT_TOP
+from .app import app, log_option, option
 
 
 @app.command("eval")
 def evaluate(
     model: Path = typer.Argument(..., help="A checkpoint (.npz)."),
-    files: list[Path] = typer.Argument(..., help="Text files to evaluate."),
-    batch_size: int = typer.Option(10, help="Parallel streams, state carried through each; 1 "
-                                   "gives the strict one-stream figure."),
-    encoding: str = typer.Option("utf-8", help="Text encoding of the files."),
-    json_lines: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
+    files: list[Path] = typer.Argument(..., help="Text files to evaluate; - reads stdin."),
+    batch_size: int = option(10, help="Parallel streams, state carried through each; 1 gives "
+                             "the strict one-stream figure."),
+    encoding: str = option("utf-8", help="Text encoding of the files."),
+    json_lines: bool = option(False, "--json", help="One JSON object per file on stdout."),
+    no_log: bool = log_option(),
 ):
-    """Perplexity (and bits per character) of a model on text files."""
+    """Perplexity (and bits per character) of a model on text files.
+
+    A file named - is stdin, read once; the results call it "-", as wc does.
+
+    Examples:
+      rnnlm eval models/jenny-lstm.npz corpora/jenny/jenny.test.txt
+      zcat news.txt.gz | rnnlm eval models/news-lstm.npz -
+    """
     from ..checkpoint import load
+    from ..data import is_stdin
     from ..evaluation import evaluate as run_evaluation
 
     if batch_size < 1:
         raise UsageError(f"--batch-size must be a positive whole number, got {batch_size}")
+    if sum(map(is_stdin, files)) > 1:
+        raise UsageError("'-' is given more than once: stdin can be read only once")
     checkpoint = load(model)
+    started = runs.now()
     results = []
     for path in files:
         result = run_evaluation(checkpoint, path, batch_size=batch_size, encoding=encoding)
@@ -34,44 +52,87 @@ def evaluate(
             display.print_warning(f"{result['unk']:,} tokens of '{path}' are unknown to the "
                                   f"model and count as <unk>")
         results.append(result)
-    display.print_evaluation(results, json_lines)
+    printed = [{k: v for k, v in r.items() if k != "warning"} for r in results]
+    if runs.enabled(no_log):
+        run_id = runs.new_id()
+        printed = [{**r, "run_id": run_id} for r in printed]
+        runs.record_finished(
+            "eval", {"model": str(model), "batch-size": batch_size, "encoding": encoding},
+            printed, started=started, run_id=run_id, on_warning=display.print_warning,
+            corpus=runs.read_record(files),
+            metrics={"ppl": {r["file"]: r["ppl"] for r in results},
+                     "tokens": sum(r["tokens"] for r in results)},
+            results=printed)
+        if not json_lines:
+            display.print_note(f"run {run_id}")
+    display.print_evaluation(printed, json_lines)
 
 
-def _load_model(model):
-    """The checkpoint at --model, or the shipped default model."""
-    from ..checkpoint import default_model_path, load
+def _read_stdin():
+    """All of stdin as text, one trailing newline removed (as `$(...)` would remove it)."""
+    if sys.stdin is None:                     # closed (`<&-`): nothing to read
+        return ""
+    try:
+        text = sys.stdin.read()
+    except UnicodeDecodeError as e:
+        raise DataError(f"stdin is not valid {e.encoding}: bad byte at offset {e.start}") from None
+    return text[:-1] if text.endswith("\n") else text
 
-    return load(model if model is not None else default_model_path())
+
+def _model_path(model):
+    """--model, or the shipped default model."""
+    from ..checkpoint import default_model_path
+
+    return model if model is not None else default_model_path()
 
 
 @app.command()
 def generate(
-    model: Path = typer.Option(None, help="A checkpoint. [default: the shipped model]"),
-    seed: str = typer.Option("", help="Text that primes the model; empty starts a sentence."),
-    length: int = typer.Option(50, help="Tokens to generate (at most, with --stop-at-eos)."),
-    temperature: float = typer.Option(1.0, help="Divide the logits by T first: below 1 sharper, "
-                                      "above 1 flatter."),
-    top_k: int = typer.Option(None, help="Then keep only the K most probable tokens."),
-    top_p: float = typer.Option(None, help="Then keep the fewest tokens whose probability "
-                                "reaches P (nucleus sampling)."),
-    greedy: bool = typer.Option(False, "--greedy", help="Always take the most probable token."),
-    beam: int = typer.Option(None, help="Beam search: the W most probable continuations, with "
-                             "their log-probabilities."),
-    num_samples: int = typer.Option(1, help="Samples, generated together in one batch."),
-    random_seed: int = typer.Option(None, help="Same seed, same text."),
-    stop_at_eos: bool = typer.Option(True, "--stop-at-eos/--no-stop",
-                                     help="End a sample at the end of its sentence."),
-    strict: bool = typer.Option(False, "--strict", help="Unknown seed words are an error, "
-                                "not a warning."),
-    json_lines: bool = typer.Option(False, "--json", help="One JSON object per sample: seed, "
-                                    "text, tokens, logprob."),
+    model: Path = option(None, help="A checkpoint.", shown="the shipped model"),
+    seed: str = option(None, help="Text that primes the model; empty starts a sentence. Without "
+                       "--seed: all of stdin if it is not a terminal (one trailing newline "
+                       "removed).", shown="stdin, or empty on a terminal"),
+    length: int = option(50, help="Tokens to generate (at most, with --stop-at-eos)."),
+    temperature: float = option(1.0, help="Divide the logits by T first: below 1 sharper, above "
+                                "1 flatter."),
+    top_k: int = option(None, help="Then keep only the K most probable tokens.", shown="all"),
+    top_p: float = option(None, help="Then keep the fewest tokens whose probability reaches P "
+                          "(nucleus sampling).", shown="1, all"),
+    greedy: bool = option(False, "--greedy", help="Always take the most probable token."),
+    beam: int = option(None, help="Beam search: the W most probable continuations, with their "
+                       "log-probabilities.", shown="off, sample"),
+    num_samples: int = option(1, help="Samples, generated together in one batch."),
+    random_seed: int = option(None, help="Same seed, same text.", shown="a fresh one each time"),
+    stop_at_eos: bool = option(True, "--stop-at-eos/--no-stop", help="End a sample at the end "
+                               "of its sentence."),
+    strict: bool = option(False, "--strict", help="Unknown seed words are an error, not a "
+                          "warning."),
+    json_lines: bool = option(False, "--json", help="One JSON object per sample: seed, text, "
+                              "tokens, logprob."),
+    no_log: bool = log_option(),
 ):
-    """Generate text from a model: sampled, greedy or by beam search."""
+    """Generate text from a model: sampled, greedy or by beam search.
+
+    Without --seed, a stdin that is a pipe or a file is read to its end: in a
+    `while read` loop, pass --seed (or < /dev/null) so that generate does not
+    eat the loop's input.
+
+    Examples:
+      rnnlm generate --seed "Jenny has" --greedy
+      echo "Jenny has" | rnnlm generate --num-samples 3 --random-seed 0
+      while read -r s; do rnnlm generate --seed "$s" --greedy; done < seeds.txt
+    """
     import json
 
+    from ..checkpoint import load
     from ..generation import generate as run_generation
 
-    checkpoint = _load_model(model)
+    if seed is None:        # a terminal is not read: `rnnlm generate` alone must not wait
+        seed = _read_stdin() if sys.stdin is not None and not sys.stdin.isatty() else ""
+    model = _model_path(model)
+    checkpoint = load(model)
+    started = runs.now()
+    run_id = runs.new_id() if runs.enabled(no_log) else None
     # Plain output shows the seed and its continuation as one text; --json keeps them apart.
     joiner = " " if checkpoint.vocab.level == "word" and seed.strip() else ""
     prefix = seed.strip() + joiner if checkpoint.vocab.level == "word" else seed
@@ -87,6 +148,8 @@ def generate(
         greedy=greedy, beam=beam, num_samples=num_samples, random_seed=random_seed,
         stop_at_eos=stop_at_eos, strict=strict, on_warning=display.print_warning,
         on_text=write if stream else None)
+    if run_id is not None:
+        samples = [{**sample, "run_id": run_id} for sample in samples]
     for sample in samples:
         if json_lines:
             print(json.dumps(sample), flush=True)
@@ -98,31 +161,53 @@ def generate(
         print(pending.pop().rstrip(), flush=True)
     elif stream and not samples[0]["text"].endswith("\n"):
         print(flush=True)
+    if run_id is not None:
+        settings = {"model": str(model), "seed": seed, "length": length,
+                    "temperature": temperature, "top-k": top_k, "top-p": top_p,
+                    "greedy": greedy, "beam": beam, "num-samples": num_samples,
+                    "random-seed": random_seed, "stop-at-eos": stop_at_eos, "strict": strict}
+        runs.record_finished(
+            "generate", settings, samples, started=started, run_id=run_id,
+            on_warning=display.print_warning, results={"samples": samples},
+            metrics={"samples": len(samples), "tokens": sum(len(x["tokens"]) for x in samples),
+                     "mean_logprob": sum(x["logprob"] for x in samples) / max(len(samples), 1)})
+        if not json_lines:
+            display.print_note(f"run {run_id}")
 
 
 @app.command("inspect-gates")
 def inspect_gates(
     text: str = typer.Argument(..., help="The text to read, e.g. \"Jenny , who met Peter , has "
-                               "her pen .\""),
-    model: Path = typer.Option(None, help="A checkpoint. [default: the shipped model]"),
-    layer: int = typer.Option(0, help="Which layer to show (0 = nearest the input)."),
-    gate: str = typer.Option(None, help="LSTM f,i,o,g,c,h; GRU z,r,n,h; RNN h. "
-                             "[default: f for LSTM, z for GRU, h for RNN]"),
-    units: str = typer.Option(None, help="Units to show, e.g. 0-9,15."),
-    top: int = typer.Option(None, help="Show the K units that vary most over the text. "
-                            "[default: 16]"),
-    json_lines: bool = typer.Option(False, "--json", help="Every gate of every layer for every "
-                                    "token and unit, as one JSON object on stdout."),
-    csv: Path = typer.Option(None, help="Also write every value to this CSV file."),
-    html: Path = typer.Option(None, help="Also write a self-contained page that colours the "
-                              "text by a chosen unit, gate and layer."),
+                               "her pen .\"; - reads it from stdin (one trailing newline "
+                               "removed)."),
+    model: Path = option(None, help="A checkpoint.", shown="the shipped model"),
+    layer: int = option(0, help="Which layer to show (0 = nearest the input)."),
+    gate: str = option(None, help="LSTM f,i,o,g,c,h; GRU z,r,n,h; RNN h.",
+                       shown="f for LSTM, z for GRU, h for RNN"),
+    units: str = option(None, help="Units to show, e.g. 0-9,15.", shown="the --top ones"),
+    top: int = option(None, help="Show the K units that vary most over the text.",
+                      shown=str(DEFAULT_TOP)),
+    json_lines: bool = option(False, "--json", help="Every gate of every layer for every token "
+                              "and unit, as one JSON object on stdout."),
+    csv: Path = option(None, help="Also write every value to this CSV file.", shown="none"),
+    html: Path = option(None, help="Also write a self-contained page that colours the text by "
+                        "a chosen unit, gate and layer.", shown="none"),
 ):
-    """Show what the gates do, token by token: a heatmap of units over the text."""
+    """Show what the gates do, token by token: a heatmap of units over the text.
+
+    TEXT - reads the text from stdin (one trailing newline removed).
+
+    Examples:
+      rnnlm inspect-gates "Jenny , who met Peter , has her pen ." --gate i
+      head -n 1 corpora/jenny/jenny.test.txt | rnnlm inspect-gates - --json
+    """
     import json
 
     from .. import gates
 
-    record = gates.record(_load_model(model), text, on_warning=display.print_warning)
+    if text == "-":
+        text = _read_stdin()
+    record = gates.record(_model_path(model), text, on_warning=display.print_warning)
     layer = gates.check_layer(record, layer)
     gate = gates.check_gate(record, gate)
     chosen = gates.select_units(record.layers[layer][gate], units=units, top=top)

@@ -15,11 +15,9 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from .. import events
 from .. import gates as _gates
 
-JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
-             "tokens_per_s", "elapsed_s", "out", "last")
-JSON_EVENTS = ("step", "epoch", "done")
 
 
 def stdout_console():
@@ -110,8 +108,8 @@ class JsonView:
     """One JSON object per step/epoch/done event on stdout; warnings go to stderr."""
 
     def __call__(self, e):
-        if e["event"] in JSON_EVENTS:
-            record = {k: e[k] for k in JSON_KEYS if k in e and e[k] is not None}
+        record = events.to_json(e)
+        if record is not None:
             print(json.dumps(record), flush=True)
         elif e["event"] == "warning":
             print(f"rnnlm: warning: {e['message']}", file=sys.stderr, flush=True)

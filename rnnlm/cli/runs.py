@@ -1,0 +1,163 @@
+"""`rnnlm runs`: find, show, compare, plot and delete the runs in the runs log."""
+
+import json
+import shutil
+import sys
+
+import typer
+
+from .. import display
+from ..display import runs as view
+from ..errors import UsageError
+from .app import app, option
+
+runs_app = typer.Typer(help="The runs log: every train, eval and generate, to find, compare and "
+                            "plot. IDs may be shortened to any unique prefix; 'last' is the "
+                            "newest run.", no_args_is_help=False)
+app.add_typer(runs_app, name="runs")
+
+JSON_HELP = "One JSON object per run on stdout."
+
+
+def _log():
+    from ..runs import RunsLog
+    return RunsLog()
+
+
+def _choice(flag, value, choices):
+    if value is not None and value not in choices:
+        raise UsageError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _print_json(obj):
+    print(json.dumps(obj), flush=True)
+
+
+@runs_app.callback(invoke_without_command=True,
+                   epilog="Examples:\n\n  rnnlm runs --kind train --status done\n\n"
+                          "  rnnlm runs --corpus ptb --limit 0 --json")
+def runs_list(
+    ctx: typer.Context,
+    kind: str = option(None, help="Only runs of this kind: train, eval, generate.",
+                       shown="all"),
+    status: str = option(None, help="Only runs with this status: running, done, interrupted, "
+                         "diverged, failed, killed.", shown="all"),
+    corpus: str = option(None, help="Only runs whose corpus path or name contains TEXT.",
+                         shown="all", metavar="TEXT"),
+    limit: int = option(20, help="Show at most N runs, newest first; 0 shows all."),
+    json_lines: bool = option(False, "--json", help=JSON_HELP),
+):
+    """List the logged runs, newest first."""
+    from ..runs import KINDS, STATUSES
+
+    if ctx.invoked_subcommand is not None:
+        return
+    _choice("--kind", kind, KINDS)
+    _choice("--status", status, STATUSES)
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all) or more, got {limit}")
+    log = _log()
+    found = log.runs(kind=kind, status=status, corpus=corpus, limit=limit)
+    if json_lines:
+        for run in found:
+            _print_json(run)
+    elif found:
+        view.print_runs(found)
+    else:
+        display.print_note(f"no runs match in '{log.path}'" if log.conn is not None else
+                           f"no runs logged yet (the log will be '{log.path}')")
+
+
+@runs_app.command("show", epilog="Examples:\n\n  rnnlm runs show last\n\n"
+                                 "  rnnlm runs show 3kq --json")
+def runs_show(
+    run: str = typer.Argument(..., help="A run id, a unique prefix of one, or 'last'."),
+    json_lines: bool = option(False, "--json", help="The run as one JSON object (with its "
+                              "epochs) on stdout."),
+):
+    """One run: its settings, its results and its per-epoch table."""
+    log = _log()
+    found = log.get(run)
+    events = log.events(found["id"])
+    if json_lines:
+        _print_json({**found, "epochs": view.epoch_rows(events)})
+    else:
+        view.print_run(found, events)
+
+
+@runs_app.command("compare", epilog="Examples:\n\n  rnnlm runs compare 3kq 9x1 last\n\n"
+                                    "  rnnlm runs compare 3kq 9x1 --json | jq .differ")
+def runs_compare(
+    runs: list[str] = typer.Argument(..., help="Two or more run ids (or prefixes, or 'last')."),
+    json_lines: bool = option(False, "--json", help='{"differ": {setting: [value per run]}, '
+                              '"metrics": [per run]} on stdout.'),
+):
+    """The settings that differ between runs, and their results, side by side."""
+    from ..runs import compare
+
+    if len(runs) < 2:
+        raise UsageError("compare needs two or more runs")
+    log = _log()
+    found = [log.get(r) for r in runs]
+    result = compare(found)
+    if json_lines:
+        _print_json(result)
+    else:
+        view.print_compare(found, result["differ"])
+
+
+@runs_app.command("plot", epilog="Examples:\n\n  rnnlm runs plot 3kq 9x1 a7c\n\n"
+                                 "  rnnlm runs plot 3kq 9x1 --metric train_ppl --x time "
+                                 "--out curves.svg")
+def runs_plot(
+    runs: list[str] = typer.Argument(..., help="Run ids (or prefixes, or 'last') of trainings."),
+    metric: str = option("valid_ppl", help="valid_ppl, train_ppl, lr or grad_norm."),
+    x: str = option("tokens", "--x", help="tokens, time (training seconds) or epoch."),
+    out: str = option(None, help="Write the chart to this .png or .svg file instead (needs "
+                      "pip install 'rnnlm[plot]').", shown="draw in the terminal",
+                      metavar="FILE"),
+):
+    """Learning curves of several runs in one chart, in the terminal or as a picture."""
+    from .. import plot
+    from ..runs import curve
+
+    log = _log()
+    found = [log.get(r) for r in runs]
+    series = []
+    for run in found:
+        xs, ys = curve(log.events(run["id"]), metric, x)
+        if xs:
+            series.append((f"{run['id']} {view.model_summary(run)}", xs, ys))
+        else:
+            display.print_warning(f"run {run['id']} ({run['kind']}) has no {metric} to plot "
+                                  f"against {x}")
+    if not series:
+        raise UsageError(f"none of these runs has {metric} to plot: plot trainings, "
+                         f"validated at least once") if found else UsageError("no runs given")
+    if out is not None:
+        plot.save_chart(series, metric, x, out)
+        display.print_note(f"wrote {out}")
+        return
+    columns, lines = shutil.get_terminal_size((100, 30))
+    colour = sys.stdout.isatty()
+    print(plot.terminal_chart(series, metric, x, min(columns, 120), max(12, min(lines - 2, 30)),
+                              colour=colour), flush=True)
+
+
+@runs_app.command("events", epilog="Example:\n\n  rnnlm runs events last | jq -c "
+                                   "'select(.event == \"epoch\")'")
+def runs_events(
+    run: str = typer.Argument(..., help="A run id, a unique prefix of one, or 'last'."),
+):
+    """The run's events as JSON lines, as --json printed them live."""
+    for event in _log().events(run):
+        _print_json(event)
+
+
+@runs_app.command("delete", epilog="Example:\n\n  rnnlm runs delete 3kq 9x1")
+def runs_delete(
+    runs: list[str] = typer.Argument(..., help="Run ids (or prefixes, or 'last')."),
+):
+    """Remove runs from the log. Checkpoints are never touched."""
+    for run_id in _log().delete(runs):
+        display.print_note(f"deleted run {run_id}")

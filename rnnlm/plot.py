@@ -1,0 +1,71 @@
+"""Learning curves of logged runs: one metric of several runs in one chart, drawn in the terminal
+by plotext or into a picture file by matplotlib (the optional extra ``rnnlm[plot]``).
+
+A series is (label, xs, ys); ``runs.curve`` makes one from a run's events.
+"""
+
+from pathlib import Path
+
+from .errors import RnnlmError, UsageError
+from .files import atomic_write
+
+TITLES = {"valid_ppl": "validation perplexity", "train_ppl": "training perplexity",
+          "lr": "learning rate", "grad_norm": "gradient norm (before clipping)"}
+X_LABELS = {"tokens": "training tokens", "time": "training time (s)", "epoch": "epoch"}
+PICTURE_TYPES = (".png", ".svg")
+LOG_SCALE = ("valid_ppl", "train_ppl")     # perplexity falls over orders of magnitude
+
+
+def terminal_chart(series, metric, x, width, height, colour=True):
+    """The chart as text for a terminal of ``width`` x ``height`` cells (ANSI colours unless
+    ``colour`` is False: a file or a pipe gets the same chart in plain characters)."""
+    import plotext as plt
+
+    plt.clf()
+    for label, xs, ys in series:
+        # plotext draws one point as nothing: a lone point gets a visible marker
+        plt.plot(xs, ys, label=label, marker="dot" if len(xs) > 1 else "x")
+    if metric in LOG_SCALE:
+        plt.yscale("log")
+    plt.title(TITLES[metric])
+    plt.xlabel(X_LABELS[x])
+    plt.plotsize(width, height)
+    plt.theme("clear")                      # the terminal's own background
+    chart = plt.build()
+    plt.clf()
+    return chart if colour else plt.uncolorize(chart)
+
+
+def save_chart(series, metric, x, path):
+    """Write the chart to a .png or .svg file (atomically: an old file stays whole until the new
+    one is). Needs matplotlib: without it, one line naming the extra."""
+    path = Path(path)
+    if path.suffix.lower() not in PICTURE_TYPES:
+        raise UsageError(f"--out '{path}': write a .png or .svg file")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")               # no display needed, none looked for
+        import matplotlib.pyplot as pyplot
+    except ImportError:
+        raise RnnlmError("writing a picture needs matplotlib: pip install 'rnnlm[plot]'") from None
+    figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
+    try:
+        for label, xs, ys in series:
+            axes.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label)
+        if metric in LOG_SCALE:
+            axes.set_yscale("log")
+        axes.set_title(TITLES[metric])
+        axes.set_xlabel(X_LABELS[x])
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+        fmt = path.suffix.lower()[1:]
+        # svg: text as text (smaller, searchable); no date inside, so the same runs give the
+        # same file
+        metadata = {"Date": None} if fmt == "svg" else {}
+        atomic_write(path, lambda f: figure.savefig(f, format=fmt, dpi=100, metadata=metadata),
+                     binary=True)
+    except OSError as e:
+        raise RnnlmError(f"cannot write '{path}': {e.strerror or e}") from None
+    finally:
+        pyplot.close(figure)
+    return path

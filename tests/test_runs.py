@@ -1,0 +1,351 @@
+"""The runs log through the real CLI: what `train` records, `rnnlm runs` and its subcommands,
+and a log that never breaks a run (locked, read-only, corrupt, full, newer, killed, crowded)."""
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TINY, cli_env, run_cli
+from rnnlm.config import SETTINGS
+
+QUICK = [*TINY, "--epochs", "1"]
+
+
+def lines(stdout):
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A runs log of this test's own: {"RNNLM_HOME": ...} for run_cli's env."""
+    return {"RNNLM_HOME": tmp_path / "home"}
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path, small_corpus):
+    """300 sentences: a training epoch in well under a second."""
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(small_corpus.read_text().splitlines()[:300]) + "\n")
+    return path
+
+
+def runs_json(cwd, env, *args):
+    return lines(run_cli("runs", *args, "--json", cwd=cwd, env=env).stdout)
+
+
+def train(corpus, cwd, env, *args, out="m.npz", check=True):
+    return run_cli("train", corpus, *QUICK, "--out", cwd / out, "--json", *args, cwd=cwd,
+                   env=env, check=check)
+
+
+# --- what a training records -------------------------------------------------------------------
+
+def test_runs_json_metrics_and_events_are_exactly_those_the_training_printed(tmp_path, home,
+                                                                          small_corpus):
+    proc = train(small_corpus, tmp_path, home, "--epochs", "2", "--eval-every", "30")
+    printed = lines(proc.stdout)
+    done = printed[-1]
+    [run] = runs_json(tmp_path, home)
+    assert run["id"] == done["run_id"]
+    assert (run["kind"], run["status"]) == ("train", "done")
+    assert run["metrics"] == {"valid_ppl": done["valid_ppl"], "tokens": done["tokens"],
+                              "elapsed_s": done["elapsed_s"]}          # the same floats
+    assert run["out"] == str(tmp_path / "m.npz") and run["last"] == str(tmp_path / "m.last.npz")
+    assert set(run["settings"]) == set(SETTINGS)                     # every setting, resolved
+    assert run["settings"]["hidden-size"] == 24 and run["settings"]["lr"] == 20.0
+    assert run["settings"]["epochs"] == 2 and run["settings"]["dropout"] == 0.0
+    assert run["corpus"]["files"] == [{"path": str(small_corpus),
+                                       "bytes": small_corpus.stat().st_size,
+                                       "sha256": hashlib.sha256(small_corpus.read_bytes())
+                                       .hexdigest()}]
+    assert run["command"][:2] == ["rnnlm", "train"] and "--eval-every" in run["command"]
+    assert run["machine"]["cores"] == os.cpu_count() and run["machine"]["numpy"]
+    assert run["started"].endswith("Z") and run["ended"] >= run["started"]
+    replayed = lines(run_cli("runs", "events", run["id"][:4], cwd=tmp_path, env=home).stdout)
+    assert replayed == printed                                       # every step, epoch, done
+    assert any("valid_ppl" in e for e in printed if e["event"] == "step")
+
+
+def test_plain_mode_names_the_run_and_no_log_records_nothing(tmp_path, home, small_corpus):
+    proc = run_cli("train", small_corpus, *QUICK, "--out", tmp_path / "a.npz", cwd=tmp_path,
+                   env=home)
+    [run] = runs_json(tmp_path, home)
+    assert f"rnnlm: run {run['id']}\n" in proc.stderr
+    run_cli("train", small_corpus, *QUICK, "--out", tmp_path / "b.npz", "--no-log",
+            cwd=tmp_path, env=home)
+    run_cli("train", small_corpus, *QUICK, "--out", tmp_path / "c.npz", cwd=tmp_path,
+            env={**home, "RNNLM_NO_LOG": "1"})
+    assert [r["id"] for r in runs_json(tmp_path, home)] == [run["id"]]
+
+
+def test_bad_input_gets_one_line_and_logs_nothing(tmp_path, home):
+    proc = run_cli("train", tmp_path / "missing.txt", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+    proc = run_cli("train", tmp_path, "--cell", "tree", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert runs_json(tmp_path, home) == []
+
+
+def test_compare_names_exactly_the_settings_that_differ(tmp_path, home, tiny_corpus):
+    train(tiny_corpus, tmp_path, home, out="a.npz")
+    train(tiny_corpus, tmp_path, home, "--cell", "gru", "--dropout", "0.2", out="b.npz")
+    train(tiny_corpus, tmp_path, home, "--cell", "rnn", "--lr", "2", out="c.npz")
+    c, b, a = runs_json(tmp_path, home)
+    result = json.loads(run_cli("runs", "compare", a["id"], b["id"], "--json", cwd=tmp_path,
+                                env=home).stdout)
+    assert result == {"differ": {"cell": ["lstm", "gru"], "dropout": [0.0, 0.2]},
+                      "metrics": [a["metrics"], b["metrics"]]}
+    result = json.loads(run_cli("runs", "compare", a["id"], b["id"], "last", "--json",
+                                cwd=tmp_path, env=home).stdout)
+    assert result["differ"] == {"cell": ["lstm", "gru", "rnn"], "dropout": [0.0, 0.2, 0.0],
+                                "lr": [20.0, 20.0, 2.0]}
+    table = run_cli("runs", "compare", a["id"], b["id"], cwd=tmp_path, env=home).stdout
+    assert "dropout" in table and "hidden-size" not in table
+
+
+def test_listing_filters_and_ids(tmp_path, home, tiny_corpus):
+    train(tiny_corpus, tmp_path, home, out="a.npz")
+    other = tmp_path / "other.txt"
+    other.write_text(tiny_corpus.read_text())
+    train(other, tmp_path, home, "--cell", "gru", out="b.npz")
+    newest, oldest = runs_json(tmp_path, home)
+    assert newest["settings"]["cell"] == "gru"                           # newest first
+    assert [r["id"] for r in runs_json(tmp_path, home, "--corpus", "OTHER")] == [newest["id"]]
+    assert [r["id"] for r in runs_json(tmp_path, home, "--limit", "1")] == [newest["id"]]
+    assert runs_json(tmp_path, home, "--kind", "eval") == []
+    assert len(runs_json(tmp_path, home, "--status", "done", "--limit", "0")) == 2
+    table = run_cli("runs", cwd=tmp_path, env=home).stdout
+    assert newest["id"] in table and "gru 1x24" in table and "lstm 1x24" in table
+    shown = json.loads(run_cli("runs", "show", "last", "--json", cwd=tmp_path, env=home).stdout)
+    assert shown["id"] == newest["id"] and len(shown["epochs"]) == 1
+    assert oldest["id"] in run_cli("runs", "show", oldest["id"][:5], cwd=tmp_path,
+                                   env=home).stdout
+    bad = run_cli("runs", "show", "zzzzzzzzz", cwd=tmp_path, env=home, check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("rnnlm: error: no run 'zzzzzzzzz'")
+    bad = run_cli("runs", "show", "", cwd=tmp_path, env=home, check=False)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+    bad = run_cli("runs", "--kind", "nap", cwd=tmp_path, env=home, check=False)
+    assert bad.returncode == 2 and "--kind must be one of" in bad.stderr
+    run_cli("runs", "delete", oldest["id"], cwd=tmp_path, env=home)
+    assert [r["id"] for r in runs_json(tmp_path, home)] == [newest["id"]]
+    assert (tmp_path / "a.npz").exists()                            # never a checkpoint
+
+
+def test_an_ambiguous_prefix_is_refused(tmp_path, home):
+    from rnnlm.runs import Recorder
+    for run_id in ("abc11111", "abc22222"):
+        Recorder("eval", run_id=run_id, path=home["RNNLM_HOME"] / "runs.db").start({})
+    proc = run_cli("runs", "show", "abc", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 2 and "ambiguous" in proc.stderr
+    assert json.loads(run_cli("runs", "show", "abc2", "--json", cwd=tmp_path,
+                              env=home).stdout)["id"] == "abc22222"
+
+
+def test_a_resumed_training_continues_its_run(tmp_path, home, tiny_corpus):
+    first = lines(train(tiny_corpus, tmp_path, home).stdout)[-1]
+    again = run_cli("train", tiny_corpus, "--resume", tmp_path / "m.last.npz", "--epochs", "2",
+                    "--json", cwd=tmp_path, env=home)
+    assert lines(again.stdout)[-1]["run_id"] == first["run_id"]
+    [run] = runs_json(tmp_path, home)
+    assert run["status"] == "done" and run["metrics"]["tokens"] == lines(again.stdout)[-1]["tokens"]
+    events = lines(run_cli("runs", "events", "last", cwd=tmp_path, env=home).stdout)
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+
+
+def test_interruption_and_divergence_are_recorded(tmp_path, home, small_corpus):
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY,
+                             "--epochs", "100", "--log-every", "1", "--json", "--out",
+                             str(tmp_path / "i.npz")], cwd=tmp_path, env=cli_env(**home),
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()                                           # training now
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    train(small_corpus, tmp_path, home, "--lr", "1e30", "--clip", "0", out="d.npz", check=False)
+    diverged, interrupted = runs_json(tmp_path, home)
+    assert interrupted["status"] == "interrupted" and interrupted["ended"]
+    assert diverged["status"] == "diverged" and "diverged" in diverged["error"]
+
+
+def test_eval_and_generate_record_their_results(tmp_path, home):
+    from conftest import REPO
+    model, test = REPO / "models/default.npz", REPO / "corpora/jenny/jenny.test.txt"
+    proc = run_cli("eval", model, test, "--json", "--batch-size", "20", cwd=tmp_path, env=home)
+    [printed] = lines(proc.stdout)
+    samples = lines(run_cli("generate", "--seed", "Jenny has", "--num-samples", "2",
+                            "--random-seed", "3", "--json", cwd=tmp_path, env=home).stdout)
+    generated, evaluated = runs_json(tmp_path, home)
+    assert printed["run_id"] == evaluated["id"] and evaluated["kind"] == "eval"
+    assert evaluated["metrics"]["ppl"] == {str(test): printed["ppl"]}
+    assert evaluated["settings"] == {"model": str(model), "batch-size": 20, "encoding": "utf-8"}
+    assert evaluated["corpus"]["files"][0]["sha256"] == \
+        hashlib.sha256(test.read_bytes()).hexdigest()
+    assert lines(run_cli("runs", "events", evaluated["id"], cwd=tmp_path,
+                         env=home).stdout) == [printed]
+    assert {s["run_id"] for s in samples} == {generated["id"]}
+    assert generated["results"]["samples"] == samples             # texts and log-probabilities
+    assert generated["settings"]["seed"] == "Jenny has"
+    assert generated["settings"]["random-seed"] == 3
+    plain = run_cli("generate", "--seed", "Jenny has", "--greedy", cwd=tmp_path, env=home)
+    assert plain.stderr == f"rnnlm: run {runs_json(tmp_path, home)[0]['id']}\n"
+    quiet = run_cli("eval", model, test, "--json", "--no-log", cwd=tmp_path, env=home)
+    assert "run_id" not in json.loads(quiet.stdout)
+    assert len(runs_json(tmp_path, home)) == 3
+
+
+# --- a log that never breaks a run ---------------------------------------------------------------
+
+def _read_only(paths):
+    """Make paths read-only even for root (chattr +i; chmod binds only other users); ->
+    the undo, or None where this machine cannot."""
+    if os.geteuid() != 0:
+        for p in paths:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        return lambda: [p.chmod(0o755 if p.is_dir() else 0o644) for p in paths]
+    if subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True).returncode:
+        return None
+    return lambda: subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+
+
+def _break(how, h):
+    """Break the log in home directory h; -> the undo (or None)."""
+    db = h / "runs.db"
+    if how == "corrupt":
+        db.write_bytes(b"this is not a database " * 100)
+    elif how == "newer schema":
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA user_version = 99")
+        conn.close()
+    elif how == "full disk":
+        db.symlink_to("/dev/full")                      # every write: ENOSPC
+    elif how == "read-only":
+        from rnnlm.runs import connect
+        connect(db).close()                             # a good log, then no writes allowed
+        undo = _read_only([*h.iterdir(), h])
+        if undo is None:
+            pytest.skip("no way to make a file read-only for root here (chattr failed)")
+        return undo
+    elif how == "locked":
+        from rnnlm.runs import connect
+        holder = connect(db)
+        holder.execute("BEGIN EXCLUSIVE")               # another process holds the write lock
+        return holder.close
+    return None
+
+
+@pytest.mark.parametrize("how", ["corrupt", "newer schema", "full disk", "read-only", "locked"])
+def test_a_broken_log_is_one_warning_and_the_run_goes_on(tmp_path, small_corpus, how):
+    h = tmp_path / "home"
+    h.mkdir()
+    reference = train(small_corpus, tmp_path, {"RNNLM_HOME": h}, "--no-log", out="ref.npz")
+    undo = _break(how, h)
+    # (read only these: closing any descriptor of a file drops the process's locks on it)
+    kept = {p.name: p.read_bytes() for p in h.iterdir()} if how in ("corrupt", "newer schema") \
+        else {}
+    try:
+        proc = train(small_corpus, tmp_path, {"RNNLM_HOME": h})
+    finally:
+        if undo is not None:
+            undo()
+    assert proc.returncode == 0, proc.stderr
+    [warning] = proc.stderr.splitlines()
+    assert warning.startswith("rnnlm: warning: runs log") and "not logged" in warning
+    got, want = lines(proc.stdout), lines(reference.stdout)
+    varying = ("elapsed_s", "tokens_per_s", "out", "last", "run_id")    # clocks, paths, ids
+    assert [{k: v for k, v in e.items() if k not in varying} for e in got] == \
+        [{k: v for k, v in e.items() if k not in varying} for e in want]
+    assert (tmp_path / "m.npz").exists()
+    assert {p.name: p.read_bytes() for p in h.iterdir() if p.name in kept} == kept  # untouched
+
+
+def test_eight_trainings_at_once_all_appear_with_all_their_epochs(tmp_path, home, tiny_corpus):
+    procs = [subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(tiny_corpus), *TINY,
+                               "--epochs", "3", "--log-every", "5", "--json", "--out",
+                               str(tmp_path / f"m{i}.npz")], cwd=tmp_path,
+                              env=cli_env(**home), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    assert all(err == "" for _, err in outputs)                       # no warning: all logged
+    found = runs_json(tmp_path, home, "--limit", "0")
+    assert sorted(r["id"] for r in found) == sorted(lines(out)[-1]["run_id"] for out, _ in outputs)
+    for run, (out, _) in zip(sorted(found, key=lambda r: r["id"]),
+                             sorted(outputs, key=lambda o: lines(o[0])[-1]["run_id"])):
+        assert run["status"] == "done"
+        events = lines(run_cli("runs", "events", run["id"], cwd=tmp_path, env=home).stdout)
+        assert events == lines(out)
+        assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_a_training_killed_with_sigkill_shows_as_killed(tmp_path, home, small_corpus):
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY,
+                             "--epochs", "100", "--json", "--out", str(tmp_path / "m.npz")],
+                            cwd=tmp_path, env=cli_env(**home), stdout=subprocess.PIPE, text=True)
+    try:
+        while json.loads(proc.stdout.readline())["event"] != "epoch":
+            pass
+        [run] = runs_json(tmp_path, home)
+        assert run["status"] == "running"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    [run] = runs_json(tmp_path, home, "--status", "killed")
+    assert run["metrics"]["valid_ppl"] > 1
+    assert run["id"] in run_cli("runs", "show", run["id"], cwd=tmp_path, env=home).stdout
+    assert lines(run_cli("runs", "events", run["id"], cwd=tmp_path, env=home).stdout)
+    conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def test_a_log_of_an_older_schema_is_upgraded(tmp_path, home):
+    home["RNNLM_HOME"].mkdir()
+    sqlite3.connect(home["RNNLM_HOME"] / "runs.db").close()             # schema 0: empty
+    from rnnlm.runs import SCHEMA, RunsLog, connect
+    connect(home["RNNLM_HOME"] / "runs.db").close()
+    conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert RunsLog(home["RNNLM_HOME"] / "runs.db").runs() == []
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+def test_plot_draws_every_run_in_one_chart(tmp_path, home, tiny_corpus):
+    train(tiny_corpus, tmp_path, home, "--epochs", "3", out="a.npz")
+    train(tiny_corpus, tmp_path, home, "--epochs", "3", "--cell", "gru", out="b.npz")
+    b, a = runs_json(tmp_path, home)
+    chart = run_cli("runs", "plot", a["id"], b["id"], cwd=tmp_path, env=home).stdout
+    assert f"{a['id']} lstm 1x24" in chart and f"{b['id']} gru 1x24" in chart
+    assert "validation perplexity" in chart and "\x1b[" not in chart  # a pipe gets no colour
+    chart = run_cli("runs", "plot", "last", "--metric", "lr", "--x", "epoch", cwd=tmp_path,
+                    env=home).stdout
+    assert "learning rate" in chart and "epoch" in chart
+    bad = run_cli("runs", "plot", "last", "--metric", "loss", cwd=tmp_path, env=home,
+                  check=False)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+
+
+def test_plot_writes_a_picture_or_names_the_extra(tmp_path, home, tiny_corpus):
+    train(tiny_corpus, tmp_path, home, "--epochs", "2")
+    no_matplotlib = tmp_path / "blocked"
+    (no_matplotlib / "matplotlib").mkdir(parents=True)
+    (no_matplotlib / "matplotlib" / "__init__.py").write_text("raise ImportError('blocked')\n")
+    env = {**home, "PYTHONPATH": f"{no_matplotlib}{os.pathsep}{cli_env()['PYTHONPATH']}"}
+    proc = run_cli("runs", "plot", "last", "--out", tmp_path / "c.png", cwd=tmp_path, env=env,
+                   check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == "rnnlm: error: writing a picture needs matplotlib: " \
+                          "pip install 'rnnlm[plot]'\n"
+    pytest.importorskip("matplotlib")
+    run_cli("runs", "plot", "last", "--out", tmp_path / "c.svg", cwd=tmp_path, env=home)
+    assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
+    run_cli("runs", "plot", "last", "--out", tmp_path / "c.png", cwd=tmp_path, env=home)
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
