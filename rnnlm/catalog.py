@@ -17,7 +17,7 @@ from .checkpoint import default_model_path, load
 from .config import canonical_settings
 from .data import SPECIALS
 from .errors import RnnlmError
-from .training import last_path
+from .outputs import last_path
 
 EXAMPLES = 10           # vocabulary tokens shown by `info`
 

@@ -205,16 +205,16 @@ def _declared(cls, section):
 
 # key -> Setting, in the order the fields are declared: the model's, then training's.
 SETTINGS = {s.key: s for s in (*_declared(ModelConfig, "model"), *_declared(TrainConfig, "train"))}
-_BY_NAME = {s.name: s for s in SETTINGS.values()}
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS.values()}
 
 
 def split_settings(settings):
     """Settings by field name -> (model settings, train settings); an unknown name is an error."""
-    unknown = sorted(set(settings) - set(_BY_NAME))
+    unknown = sorted(set(settings) - set(SETTINGS_BY_NAME))
     if unknown:
         raise UsageError(f"unknown setting {unknown[0]!r}")
-    model = {k: v for k, v in settings.items() if _BY_NAME[k].section == "model"}
-    return model, {k: v for k, v in settings.items() if _BY_NAME[k].section == "train"}
+    model = {k: v for k, v in settings.items() if SETTINGS_BY_NAME[k].section == "model"}
+    return model, {k: v for k, v in settings.items() if SETTINGS_BY_NAME[k].section == "train"}
 
 
 def canonical_settings(config):
@@ -253,7 +253,7 @@ def read_config_file(path):
     for key, value in raw.items():
         s = SETTINGS.get(key)
         if s is None:
-            near = SETTINGS.get(key.replace("_", "-")) or _BY_NAME.get(key.replace("-", "_"))
+            near = SETTINGS.get(key.replace("_", "-")) or SETTINGS_BY_NAME.get(key.replace("-", "_"))
             hint = f" (the key is '{near.key}')" if near else \
                 f"; known keys: {', '.join(SETTINGS)}"
             raise UsageError(f"config file '{path}': unknown setting '{key}'{hint}")

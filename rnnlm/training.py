@@ -2,12 +2,12 @@
 happens as event dicts passed to its listeners (the CLI draws them, or prints them as JSON; a
 runs log keeps them).
 
-Events, in order: "start" (corpus and model facts, run_id), "progress" (every step), "step"
+Events, in order: "start" (corpus and model facts), "progress" (every step), "step"
 (every ``log_every`` steps, and after a mid-epoch validation), "epoch", "warning", and one
-that ends the run: "done" (with run_id), or, just before the exception, "interrupted"
+that ends the run: "done", or, just before the exception, "interrupted"
 (TrainingInterrupted) or "diverged" (TrainingDiverged). In these three, "epoch" is the number
 of epochs completed, as in the checkpoint's train_state; "progress" and "step" give the
-running one (from 1).
+running one (from 1). Every event carries the run's "run_id" (None when it has none).
 
 Beside it: the lr schedule and the budget in schedule.py, the output paths and their lock in
 outputs.py; the state saved in every checkpoint is TrainingState, below.
@@ -30,7 +30,7 @@ from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
 from .model import LanguageModel
 from .optim import SGD, Adam, clip_grad_norm
-from .outputs import OutputSlot, default_out, last_path  # noqa: F401  (default_out: API)
+from .outputs import OutputSlot, default_out, last_path, out_for_resume  # noqa: F401
 from .schedule import Schedule
 
 # Settings a resumed run may change: the budget, the reporting and the step size (to go on
@@ -114,8 +114,8 @@ def train(corpus, *, out=None, resume=None, force=False, callback=None, progress
     each ``listener(event)`` receives every event dict, in order (the same dict for all: read
     it, do not change it). ``progress`` shows a tqdm bar on stderr.
 
-    ``run_id`` (a string) names the run in the "start" and "done" events, in every checkpoint's
-    meta and in the result; a resumed checkpoint's own run_id wins over it (the run goes on).
+    ``run_id`` (a string) names the run in every event, in every checkpoint's meta and in the
+    result; a checkpoint resumed into its own output keeps its own run_id (the run goes on).
     """
     trainer = Trainer(corpus, out, resume, force, callback, progress, run_id, settings)
     return trainer.run()
@@ -177,9 +177,12 @@ class Trainer:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.state.lr = self.cfg.learning_rate
-        # A resumed run goes on under its own id; a checkpoint without one takes the new one.
+        # A training resumed into its own output goes on under its id; a branch (another
+        # --out) or a checkpoint without an id is a run of its own.
         saved_id = ckpt.meta.get("run_id") if ckpt is not None else None
-        self.run_id = saved_id if saved_id is not None else run_id
+        continues = (saved_id is not None and
+                     Path(out_for_resume(resume)).resolve() == self.out.resolve())
+        self.run_id = saved_id if continues else run_id
         self.resumed = resume
 
     # --- setting up ------------------------------------------------------------------------
@@ -207,7 +210,8 @@ class Trainer:
 
     # --- events and checkpoints ------------------------------------------------------------
     def emit(self, event, **fields):
-        record = {"event": event, **fields}
+        """Every listener gets every event, each with the run's id (None when unnamed)."""
+        record = {"event": event, **fields, "run_id": self.run_id}
         for listener in self.listeners:
             listener(record)
 
@@ -240,8 +244,8 @@ class Trainer:
                       stats=self.corpus.stats, vocab_size=len(self.corpus.vocab),
                       params=self.model.num_params(), model=self.model.config.to_dict(),
                       train=self.cfg.to_dict(), out=str(self.out), resumed=self.resumed,
-                      chunks=len(self.stream), epochs=self.cfg.epochs, epoch=st.epoch,
-                      run_id=self.run_id)
+                      last=str(self.last), chunks=len(self.stream), epochs=self.cfg.epochs,
+                      epoch=st.epoch, best_valid_ppl=st.best_valid_ppl)
             if self.stream.warning:
                 self.emit("warning", message=self.stream.warning)
             with np.errstate(all="ignore"):     # overflow is caught as a non-finite loss
@@ -249,7 +253,7 @@ class Trainer:
             self._save(self.last)
             self.emit("done", epoch=st.epoch, step=st.step, tokens=st.tokens,
                       valid_ppl=st.best_valid_ppl, elapsed_s=st.train_time, out=str(self.out),
-                      last=str(self.last), reason=reason, run_id=self.run_id)
+                      last=str(self.last), reason=reason)
             return TrainResult(self.model, self.corpus.vocab, self.out, self.last, st.history,
                                st.best_valid_ppl, reason, self.run_id)
 

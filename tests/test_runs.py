@@ -69,6 +69,7 @@ def test_runs_json_metrics_and_events_are_exactly_those_the_training_printed(tmp
     assert run["started"].endswith("Z") and run["ended"] >= run["started"]
     replayed = lines(run_cli("runs", "events", run["id"][:4], cwd=tmp_path, env=home).stdout)
     assert replayed == printed                                       # every step, epoch, done
+    assert {e["run_id"] for e in printed} == {run["id"]}             # on every object
     assert any("valid_ppl" in e for e in printed if e["event"] == "step")
 
 
@@ -117,6 +118,8 @@ def test_listing_filters_and_ids(tmp_path, home, tiny_corpus):
     newest, oldest = runs_json(tmp_path, home)
     assert newest["settings"]["cell"] == "gru"                           # newest first
     assert [r["id"] for r in runs_json(tmp_path, home, "--corpus", "OTHER")] == [newest["id"]]
+    for other_field in ("sha256", "name", "bytes", newest["corpus"]["files"][0]["sha256"][:6]):
+        assert runs_json(tmp_path, home, "--corpus", other_field) == []  # path and name only
     assert [r["id"] for r in runs_json(tmp_path, home, "--limit", "1")] == [newest["id"]]
     assert runs_json(tmp_path, home, "--kind", "eval") == []
     assert len(runs_json(tmp_path, home, "--status", "done", "--limit", "0")) == 2
@@ -154,7 +157,11 @@ def test_a_resumed_training_continues_its_run(tmp_path, home, tiny_corpus):
     assert lines(again.stdout)[-1]["run_id"] == first["run_id"]
     [run] = runs_json(tmp_path, home)
     assert run["status"] == "done" and run["metrics"]["tokens"] == lines(again.stdout)[-1]["tokens"]
-    events = lines(run_cli("runs", "events", "last", cwd=tmp_path, env=home).stdout)
+    assert run["settings"]["epochs"] == 2 and "--resume" in run["command"]   # this session's
+    branch = run_cli("train", tiny_corpus, "--resume", tmp_path / "m.last.npz", "--epochs", "2",
+                     "--out", tmp_path / "b.npz", "--json", cwd=tmp_path, env=home)
+    assert lines(branch.stdout)[-1]["run_id"] != first["run_id"]       # another --out: a new run
+    events = lines(run_cli("runs", "events", first["run_id"], cwd=tmp_path, env=home).stdout)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
 
 
@@ -304,9 +311,10 @@ def test_a_training_killed_with_sigkill_shows_as_killed(tmp_path, home, small_co
     conn.close()
 
 
-def test_a_log_of_an_older_schema_is_upgraded(tmp_path, home):
+def test_an_empty_log_file_reads_as_no_runs_and_is_set_up_by_a_writer(tmp_path, home):
     home["RNNLM_HOME"].mkdir()
-    sqlite3.connect(home["RNNLM_HOME"] / "runs.db").close()             # schema 0: empty
+    (home["RNNLM_HOME"] / "runs.db").write_bytes(b"")                   # schema 0: empty
+    assert runs_json(tmp_path, home) == []
     from rnnlm.runs import SCHEMA, RunsLog, connect
     connect(home["RNNLM_HOME"] / "runs.db").close()
     conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
@@ -314,6 +322,38 @@ def test_a_log_of_an_older_schema_is_upgraded(tmp_path, home):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
     assert RunsLog(home["RNNLM_HOME"] / "runs.db").runs() == []
+
+
+def test_a_log_failing_in_the_middle_of_a_run_is_one_warning(tmp_path, home, small_corpus):
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY,
+                             "--epochs", "3", "--log-every", "5", "--json", "--out",
+                             str(tmp_path / "m.npz")], cwd=tmp_path, env=cli_env(**home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = json.loads(proc.stdout.readline())
+    conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")             # the row goes: every
+    conn.execute("DELETE FROM runs WHERE id = ?", (first["run_id"],))  # later write fails
+    conn.commit()
+    conn.close()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    [warning] = err.splitlines()
+    assert warning.startswith("rnnlm: warning: runs log") and "not logged" in warning
+    assert [e["epoch"] for e in lines(out) if e["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_show_and_plot_take_any_kind_of_run(tmp_path, home, tiny_corpus):
+    run_cli("train", "-", *QUICK, "--out", tmp_path / "s.npz", cwd=tmp_path, env=home,
+            input=tiny_corpus.read_text())
+    shown = run_cli("runs", "show", "last", cwd=tmp_path, env=home).stdout
+    assert "(read once, not fingerprinted)" in shown
+    run_cli("eval", tmp_path / "s.npz", tiny_corpus, cwd=tmp_path, env=home)
+    assert "ppl" in run_cli("runs", "show", "last", cwd=tmp_path, env=home).stdout
+    alone = run_cli("runs", "plot", "last", cwd=tmp_path, env=home, check=False)
+    assert alone.returncode == 2 and len(alone.stderr.splitlines()) == 1
+    both = run_cli("runs", "plot", "last", runs_json(tmp_path, home)[1]["id"], cwd=tmp_path,
+                   env=home)
+    assert both.stderr.startswith("rnnlm: warning: run ") and "left out" in both.stderr
+    assert "lstm 1x24" in both.stdout
 
 
 # --- plots ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from conftest import REPO
 # 80 tokens a step, a few dozen steps an epoch on the corpus below.
 TINY = dict(progress=False, num_layers=1, embed_size=8, hidden_size=8, batch_size=8, bptt=10,
             log_every=20)
-END_FIELDS = {"event", "epoch", "step", "tokens", "elapsed_s"}
+END_FIELDS = {"event", "epoch", "step", "tokens", "elapsed_s", "run_id"}
 
 
 @pytest.fixture

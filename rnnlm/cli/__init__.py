@@ -1,6 +1,7 @@
 """The command line: thin Typer commands over the Python API (Typer is imported only here,
-in this package). One module per group of commands: ``train``, ``text`` (eval, generate,
-inspect-gates); ``app`` holds the application they register with.
+in this package). One module per group of commands: ``train``; ``text`` (eval, generate,
+inspect-gates); ``runs`` (the runs log); ``models`` (models, info); ``app`` holds the
+application they register with and the options they share.
 
 Errors rnnlm expects (RnnlmError) and usage errors Typer finds become one line on stderr,
 ``rnnlm: error: ...``, and exit 2 (bad usage) or 1 (bad files, data, checkpoints).
@@ -33,7 +34,7 @@ def main():
     except _TyperUsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":     # bare `rnnlm`: the help was shown
             sys.exit(0)
-        hint = f" (see 'rnnlm {e.ctx.info_name} --help')" if e.ctx and e.ctx.parent else \
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx and e.ctx.parent else \
             " (see 'rnnlm --help')"
         display.print_error(e.format_message().replace("\n", " ") + hint)
         code = 2

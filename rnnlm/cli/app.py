@@ -4,6 +4,12 @@ import typer
 
 from .. import __version__
 
+
+def examples(*commands):
+    """A command's epilog: its examples, after its options, one command a line."""
+    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+
+
 # Typer's usage errors (unknown option, bad type) derive from a UsageError class that Typer
 # does not export under one name across versions (click's, or its vendored copy): find it.
 _TyperUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -24,14 +30,14 @@ def _show_version(value: bool):
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog=examples(
+    "rnnlm train corpora/jenny --cell gru --epochs 3", "rnnlm runs",
+    'rnnlm generate --seed "Jenny has" --greedy', "rnnlm train --help"))
 def _main(
     version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                  help="Print the version and exit."),
 ):
     """Train recurrent language models (Elman RNN, LSTM, GRU) with a NumPy engine."""
-
-
 
 
 def option(default, *flags, help, shown=None, **kwargs):
@@ -40,8 +46,9 @@ def option(default, *flags, help, shown=None, **kwargs):
     default for None or False, and puts a text one in parentheses."""
     if shown is None:
         shown = {True: "on", False: "off"}[default] if isinstance(default, bool) else default
-    # "\\[": Typer reads help as Rich markup, where a bare [default: x] is a tag, not text
-    return typer.Option(default, *flags, help=f"{help} \\[default: {shown}]", show_default=False,
+    text = f"{help} [default: {shown}]"
+    # Typer reads help as Rich markup, where [default: x] or 'rnnlm[plot]' is a tag: "\\[" is text
+    return typer.Option(default, *flags, help=text.replace("[", "\\["), show_default=False,
                         **kwargs)
 
 

@@ -9,7 +9,7 @@ import typer
 from .. import display
 from ..display import runs as view
 from ..errors import UsageError
-from .app import app, option
+from .app import app, examples, option
 
 runs_app = typer.Typer(help="The runs log: every train, eval and generate, to find, compare and "
                             "plot. IDs may be shortened to any unique prefix; 'last' is the "
@@ -33,9 +33,9 @@ def _print_json(obj):
     print(json.dumps(obj), flush=True)
 
 
-@runs_app.callback(invoke_without_command=True,
-                   epilog="Examples:\n\n  rnnlm runs --kind train --status done\n\n"
-                          "  rnnlm runs --corpus ptb --limit 0 --json")
+@runs_app.callback(invoke_without_command=True, epilog=examples(
+    "rnnlm runs --kind train --status done", "rnnlm runs --corpus ptb --limit 0 --json",
+    "rnnlm runs show last", "rnnlm runs compare 3kq 9x1 a7c", "rnnlm runs plot 3kq 9x1 a7c"))
 def runs_list(
     ctx: typer.Context,
     kind: str = option(None, help="Only runs of this kind: train, eval, generate.",
@@ -68,8 +68,8 @@ def runs_list(
                            f"no runs logged yet (the log will be '{log.path}')")
 
 
-@runs_app.command("show", epilog="Examples:\n\n  rnnlm runs show last\n\n"
-                                 "  rnnlm runs show 3kq --json")
+@runs_app.command("show", epilog=examples("rnnlm runs show last",
+                                          "rnnlm runs show 3kq --json"))
 def runs_show(
     run: str = typer.Argument(..., help="A run id, a unique prefix of one, or 'last'."),
     json_lines: bool = option(False, "--json", help="The run as one JSON object (with its "
@@ -85,8 +85,8 @@ def runs_show(
         view.print_run(found, events)
 
 
-@runs_app.command("compare", epilog="Examples:\n\n  rnnlm runs compare 3kq 9x1 last\n\n"
-                                    "  rnnlm runs compare 3kq 9x1 --json | jq .differ")
+@runs_app.command("compare", epilog=examples("rnnlm runs compare 3kq 9x1 last",
+                                             "rnnlm runs compare 3kq 9x1 --json | jq .differ"))
 def runs_compare(
     runs: list[str] = typer.Argument(..., help="Two or more run ids (or prefixes, or 'last')."),
     json_lines: bool = option(False, "--json", help='{"differ": {setting: [value per run]}, '
@@ -106,9 +106,9 @@ def runs_compare(
         view.print_compare(found, result["differ"])
 
 
-@runs_app.command("plot", epilog="Examples:\n\n  rnnlm runs plot 3kq 9x1 a7c\n\n"
-                                 "  rnnlm runs plot 3kq 9x1 --metric train_ppl --x time "
-                                 "--out curves.svg")
+@runs_app.command("plot", epilog=examples(
+    "rnnlm runs plot 3kq 9x1 a7c",
+    "rnnlm runs plot 3kq 9x1 --metric train_ppl --x time --out curves.svg"))
 def runs_plot(
     runs: list[str] = typer.Argument(..., help="Run ids (or prefixes, or 'last') of trainings."),
     metric: str = option("valid_ppl", help="valid_ppl, train_ppl, lr or grad_norm."),
@@ -123,17 +123,18 @@ def runs_plot(
 
     log = _log()
     found = [log.get(r) for r in runs]
-    series = []
+    series, nothing = [], []
     for run in found:
         xs, ys = curve(log.events(run["id"]), metric, x)
         if xs:
             series.append((f"{run['id']} {view.model_summary(run)}", xs, ys))
         else:
-            display.print_warning(f"run {run['id']} ({run['kind']}) has no {metric} to plot "
-                                  f"against {x}")
+            nothing.append(f"{run['id']} ({run['kind']})")
     if not series:
-        raise UsageError(f"none of these runs has {metric} to plot: plot trainings, "
-                         f"validated at least once") if found else UsageError("no runs given")
+        raise UsageError(f"no {metric} to plot in {', '.join(nothing)}: plot trainings that "
+                         f"have validated at least once")
+    for what in nothing:
+        display.print_warning(f"run {what} has no {metric} to plot against {x}; left out")
     if out is not None:
         plot.save_chart(series, metric, x, out)
         display.print_note(f"wrote {out}")
@@ -144,8 +145,8 @@ def runs_plot(
                               colour=colour), flush=True)
 
 
-@runs_app.command("events", epilog="Example:\n\n  rnnlm runs events last | jq -c "
-                                   "'select(.event == \"epoch\")'")
+@runs_app.command("events", epilog=examples(
+    "rnnlm runs events last | jq -c 'select(.event == \"epoch\")'"))
 def runs_events(
     run: str = typer.Argument(..., help="A run id, a unique prefix of one, or 'last'."),
 ):
@@ -154,7 +155,7 @@ def runs_events(
         _print_json(event)
 
 
-@runs_app.command("delete", epilog="Example:\n\n  rnnlm runs delete 3kq 9x1")
+@runs_app.command("delete", epilog=examples("rnnlm runs delete 3kq 9x1"))
 def runs_delete(
     runs: list[str] = typer.Argument(..., help="Run ids (or prefixes, or 'last')."),
 ):

@@ -12,10 +12,12 @@ import typer
 from .. import display, runs
 from ..errors import DataError, UsageError
 from ..gates import DEFAULT_TOP
-from .app import app, log_option, option
+from .app import app, examples, log_option, option
 
 
-@app.command("eval")
+@app.command("eval", epilog=examples(
+    "rnnlm eval models/jenny-lstm.npz corpora/jenny/jenny.test.txt",
+    "zcat news.txt.gz | rnnlm eval models/news-lstm.npz -"))
 def evaluate(
     model: Path = typer.Argument(..., help="A checkpoint (.npz)."),
     files: list[Path] = typer.Argument(..., help="Text files to evaluate; - reads stdin."),
@@ -28,10 +30,6 @@ def evaluate(
     """Perplexity (and bits per character) of a model on text files.
 
     A file named - is stdin, read once; the results call it "-", as wc does.
-
-    Examples:
-      rnnlm eval models/jenny-lstm.npz corpora/jenny/jenny.test.txt
-      zcat news.txt.gz | rnnlm eval models/news-lstm.npz -
     """
     from ..checkpoint import load
     from ..data import is_stdin
@@ -86,7 +84,10 @@ def _model_path(model):
     return model if model is not None else default_model_path()
 
 
-@app.command()
+@app.command(epilog=examples(
+    'rnnlm generate --seed "Jenny has" --greedy',
+    'echo "Jenny has" | rnnlm generate --num-samples 3 --random-seed 0',
+    'while read -r s; do rnnlm generate --seed "$s" --greedy; done < seeds.txt'))
 def generate(
     model: Path = option(None, help="A checkpoint.", shown="the shipped model"),
     seed: str = option(None, help="Text that primes the model; empty starts a sentence. Without "
@@ -116,11 +117,6 @@ def generate(
     Without --seed, a stdin that is a pipe or a file is read to its end: in a
     `while read` loop, pass --seed (or < /dev/null) so that generate does not
     eat the loop's input.
-
-    Examples:
-      rnnlm generate --seed "Jenny has" --greedy
-      echo "Jenny has" | rnnlm generate --num-samples 3 --random-seed 0
-      while read -r s; do rnnlm generate --seed "$s" --greedy; done < seeds.txt
     """
     import json
 
@@ -175,7 +171,9 @@ def generate(
             display.print_note(f"run {run_id}")
 
 
-@app.command("inspect-gates")
+@app.command("inspect-gates", epilog=examples(
+    'rnnlm inspect-gates "Jenny , who met Peter , has her pen ." --gate i',
+    "head -n 1 corpora/jenny/jenny.test.txt | rnnlm inspect-gates - --json"))
 def inspect_gates(
     text: str = typer.Argument(..., help="The text to read, e.g. \"Jenny , who met Peter , has "
                                "her pen .\"; - reads it from stdin (one trailing newline "
@@ -196,10 +194,6 @@ def inspect_gates(
     """Show what the gates do, token by token: a heatmap of units over the text.
 
     TEXT - reads the text from stdin (one trailing newline removed).
-
-    Examples:
-      rnnlm inspect-gates "Jenny , who met Peter , has her pen ." --gate i
-      head -n 1 corpora/jenny/jenny.test.txt | rnnlm inspect-gates - --json
     """
     import json
 

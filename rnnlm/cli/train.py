@@ -6,8 +6,8 @@ from pathlib import Path
 import typer
 
 from .. import display
-from ..config import SETTINGS, read_config_file
-from .app import app, log_option, option
+from ..config import SETTINGS, SETTINGS_BY_NAME, read_config_file
+from .app import app, examples, log_option, option
 
 MODEL_PANEL, TRAIN_PANEL = "Model settings", "Training settings"
 
@@ -34,10 +34,10 @@ def _with_settings(command):
     return command
 
 
-@app.command(epilog="Examples:\n\n"
-             "  rnnlm train corpora/jenny --cell gru --epochs 3\n\n"
-             "  rnnlm train ../shared/corpora/ptb --config benchmarks/ptb/zaremba-small.toml "
-             "--max-time 30m")
+@app.command(epilog=examples(
+    "rnnlm train corpora/jenny --cell gru --epochs 3",
+    "rnnlm train ../shared/corpora/ptb --config benchmarks/ptb/zaremba-small.toml --max-time 30m",
+    "zcat corpus.txt.gz | rnnlm train - --level char"))
 @_with_settings
 def train(
     corpus: Path = typer.Argument(..., help="A text file, a directory with *train*.txt (and "
@@ -65,7 +65,7 @@ def train(
     given = {k: v for k, v in settings.items() if v is not None}
     settings = read_config_file(config) if config is not None else {}
     settings.update({k: SETTINGS_BY_NAME[k].parse(v) if SETTINGS_BY_NAME[k].parse else v
-                     for k, v in given.items()})
+                     for k, v in given.items()})     # --max-time 30m -> 1800.0
     view = display.training_view(json_lines, quiet)
     log = None
     if runs.enabled(no_log):
@@ -82,5 +82,3 @@ def train(
     finally:
         view.close()
 
-
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS.values()}

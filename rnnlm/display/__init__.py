@@ -39,6 +39,12 @@ def _duration(seconds):
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def model_shape(settings):
+    """'2x200 tied' from settings by canonical key (layers, hidden-size, tie-weights)."""
+    return f"{settings['layers']}x{settings['hidden-size']}" + \
+        (" tied" if settings.get("tie-weights") else "")
+
+
 def describe_start(e):
     """The lines that open a training run: what is trained on what."""
     m, stats = e["model"], e["stats"]

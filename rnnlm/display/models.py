@@ -10,7 +10,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from . import _duration, _num, stdout_console
+from . import _duration, _num, model_shape, stdout_console
 
 
 def _bytes(n):
@@ -33,10 +33,6 @@ def _date(created):
         return str(created)
 
 
-def _shape(r):
-    return f"{r['layers']}x{r['hidden-size']}" + (" tied" if r["tie-weights"] else "")
-
-
 def _token(token):
     """A vocabulary token made visible: blanks and controls (char level) by their repr."""
     return token if token.isprintable() and not token.isspace() else repr(token)
@@ -50,7 +46,7 @@ def _cells(r):
     common = {"path": path, "size": _bytes(r["bytes"]), "date": _date(r["created"])}
     if "error" in r:                                # why: printed under the table
         return {**common, "cell": Text("error", style="red")}
-    return {**common, "cell": r["cell"], "layers x\nhidden": _shape(r),
+    return {**common, "cell": r["cell"], "layers x\nhidden": model_shape(r),
             "parameters": f"{r['parameters']:,}", "corpus": Text(r["corpus"] or "-"),
             "valid ppl": _num(r["valid_ppl"]), "resumable": "yes" if r["resumable"] else "no"}
 

@@ -7,7 +7,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from . import _duration, _num, stdout_console
+from . import _duration, _num, model_shape, stdout_console
 
 STATUS_STYLES = {"running": "cyan", "done": "green", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "killed": "red"}
@@ -17,8 +17,7 @@ def model_summary(run):
     """'lstm 2x200 tied' for a training; the model file's name for a run that used one."""
     s = run["settings"]
     if "cell" in s and "layers" in s:
-        return f"{s['cell']} {s['layers']}x{s['hidden-size']}" + \
-            (" tied" if s.get("tie-weights") else "")
+        return f"{s['cell']} {model_shape(s)}"
     return Path(s["model"]).name if s.get("model") else "-"
 
 
@@ -126,8 +125,11 @@ def print_run(run, events, console=None):
              ("started", run["started"]), ("ended", run["ended"]),
              ("command", " ".join(run["command"])), ("directory", run.get("cwd"))]
     if corpus:
-        about.append(("corpus", f"{corpus.get('path')} ({corpus.get('bytes', 0):,} bytes)"))
-        about += [("", f"{f['path']} sha256 {f['sha256'][:16]}...") for f in corpus.get("files", [])]
+        size = f" ({corpus['bytes']:,} bytes)" if corpus.get("bytes") else ""
+        about.append(("corpus", f"{corpus.get('path')}{size}"))
+        about += [("", f"{f['path']} " + (f"sha256 {f['sha256'][:16]}..." if f.get("sha256")
+                                          else "(read once, not fingerprinted)"))
+                  for f in corpus.get("files", [])]
     if run.get("out"):
         about += [("out", run["out"]), ("last", run.get("last"))]
     about += [("machine", f"{machine.get('cpu')}, {machine.get('cores')} cores, numpy "

@@ -1,0 +1,44 @@
+"""Help that answers: every option shows its default, every command ends with examples, and
+shell completion completes commands and options."""
+
+import typer
+
+from conftest import run_cli
+from rnnlm.cli import app
+
+# Options with no default to show: they act at once and exit.
+ACTIONS = {"--help", "--version", "--install-completion", "--show-completion"}
+
+
+def _commands(group, prefix="rnnlm"):
+    """(name, click command) for every command and group, depth first."""
+    yield prefix, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, f"{prefix} {name}")
+
+
+def test_every_option_shows_its_default_and_every_command_has_examples():
+    for name, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            flags = set(param.opts)
+            if param.param_type_name != "option" or flags & ACTIONS:
+                continue
+            assert "[default: " in (param.help or ""), f"{name} {param.opts[0]}: no default"
+        if name != "rnnlm":
+            assert "Example" in (command.help or "") + (command.epilog or ""), name
+
+
+def test_rendered_help_keeps_the_defaults_and_examples(tmp_path):
+    text = run_cli("runs", "plot", "--help", cwd=tmp_path, env={"COLUMNS": "160"}).stdout
+    assert "[default: valid_ppl]" in text and "[default: tokens]" in text
+    assert "rnnlm runs plot 3kq 9x1 a7c" in text
+    text = run_cli("generate", "--help", cwd=tmp_path, env={"COLUMNS": "160"}).stdout
+    assert "[default: the shipped model]" in text and "while read" in text
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path):
+    def complete(words, index):
+        return run_cli(cwd=tmp_path, env={"_RNNLM_COMPLETE": "complete_bash",
+                                          "COMP_WORDS": words, "COMP_CWORD": index}).stdout
+    assert complete("rnnlm runs com", 2).split() == ["compare"]
+    assert complete("rnnlm train x --hidd", 3).split() == ["--hidden-size"]
