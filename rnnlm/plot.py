@@ -16,6 +16,19 @@ PICTURE_TYPES = (".png", ".svg")
 LOG_SCALE = ("valid_ppl", "train_ppl")     # perplexity falls over orders of magnitude
 
 
+def short(value):
+    """A tick label in a few characters: 1592880 -> '1.59M', 140000 -> '140k', 0.25 -> '0.25'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _ticks(lo, hi, n=5):
+    """n evenly spaced ticks from lo to hi (one when they are equal)."""
+    return [lo] if hi == lo else [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+
+
 def terminal_chart(series, metric, x, width, height, colour=True):
     """The chart as text for a terminal of ``width`` x ``height`` cells (ANSI colours unless
     ``colour`` is False: a file or a pipe gets the same chart in plain characters)."""
@@ -27,6 +40,9 @@ def terminal_chart(series, metric, x, width, height, colour=True):
         plt.plot(xs, ys, label=label, marker="dot" if len(xs) > 1 else "x")
     if metric in LOG_SCALE:
         plt.yscale("log")
+    xs = [v for _, values, _ in series for v in values]
+    ticks = _ticks(min(xs), max(xs))
+    plt.xticks(ticks, [short(t) for t in ticks])        # 1.59M, not 1592880
     plt.title(TITLES[metric])
     plt.xlabel(X_LABELS[x])
     plt.plotsize(width, height)
@@ -46,6 +62,7 @@ def save_chart(series, metric, x, path):
         import matplotlib
         matplotlib.use("Agg")               # no display needed, none looked for
         import matplotlib.pyplot as pyplot
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise RnnlmError("writing a picture needs matplotlib: pip install 'rnnlm[plot]'") from None
     figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
@@ -54,6 +71,10 @@ def save_chart(series, metric, x, path):
             axes.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label)
         if metric in LOG_SCALE:
             axes.set_yscale("log")
+        label = FuncFormatter(lambda v, _: short(v))    # 12 and 1.2M, not 1.2x10^1 and 1e6
+        axes.xaxis.set_major_formatter(label)
+        axes.yaxis.set_major_formatter(label)
+        axes.yaxis.set_minor_formatter(label if metric in LOG_SCALE else FuncFormatter(""))
         axes.set_title(TITLES[metric])
         axes.set_xlabel(X_LABELS[x])
         axes.grid(True, which="both", alpha=0.3)
