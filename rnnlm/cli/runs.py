@@ -51,6 +51,10 @@ def runs_list(
     from ..runs import KINDS, STATUSES
 
     if ctx.invoked_subcommand is not None:
+        if (kind, status, corpus, limit, json_lines) != (None, None, None, 20, False):
+            raise UsageError(f"--kind, --status, --corpus, --limit and --json before "
+                             f"'{ctx.invoked_subcommand}' belong to the list: put the "
+                             f"subcommand's own options after it")
         return
     _choice("--kind", kind, KINDS)
     _choice("--status", status, STATUSES)

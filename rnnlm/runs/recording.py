@@ -73,9 +73,11 @@ class TrainingLog:
 def record_finished(kind, settings, printed, *, started, corpus=None, metrics=None,
                     results=None, run_id=None, on_warning=None):
     """Log a run that has done its work already (eval, generate: short, and nothing to log
-    until their results exist), with the objects its --json printed as its events."""
+    until their results exist), with the objects its --json printed as its events. True if
+    it was logged (else one warning went to ``on_warning``)."""
     recorder = Recorder(kind, run_id=run_id, on_warning=on_warning)
     if recorder.start(settings, corpus, started=started):
         for record in printed:
             recorder.event(record)
         recorder.finish("done", metrics, results)
+    return not recorder.failed
