@@ -11,7 +11,6 @@ slower (71 ms vs 8 ms) and saving 15x slower (0.58 s vs 0.04 s).
 
 import json
 import math
-import sysconfig
 import zipfile
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timezone
@@ -289,19 +288,10 @@ def model_and_vocab(checkpoint_or_model, vocab=None):
     return model, vocab
 
 
-DEFAULT_MODEL = "default.npz"
-
-
 def default_model_path():
-    """The model that generate and inspect-gates use without --model.
-
-    It lives in the repository's models/ folder; an installed copy of rnnlm carries it in
-    <prefix>/share/rnnlm/ (pyproject's data-files), so it is found from any directory.
-    """
-    candidates = [Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL,
-                  Path(sysconfig.get_path("data")) / "share" / "rnnlm" / DEFAULT_MODEL]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise CheckpointError(f"no default model found (looked for {candidates[-1]}); "
-                          f"pass --model PATH")
+    """The model that generate and inspect-gates use without --model (see bundled.py)."""
+    from .bundled import DEFAULT_MODEL, bundled_path
+    try:
+        return bundled_path(DEFAULT_MODEL, "default model", "pass --model PATH")
+    except RnnlmError as e:
+        raise CheckpointError(str(e)) from None

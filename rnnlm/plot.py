@@ -1,9 +1,12 @@
-"""Learning curves of logged runs: one metric of several runs in one chart, drawn in the terminal
-by plotext or into a picture file by matplotlib (the optional extra ``rnnlm[plot]``).
+"""Charts of several lines: drawn in the terminal by plotext, or into a picture file by
+matplotlib (the optional extra ``rnnlm[plot]``).
 
-A series is (label, xs, ys); ``runs.curve`` makes one from a run's events.
+A series is (label, xs, ys); a Chart says what the axes are. ``runs.curve`` makes series from
+a run's events; ``chart_of_runs`` the chart of one of their metrics.
 """
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RnnlmError, UsageError
@@ -14,6 +17,20 @@ TITLES = {"valid_ppl": "validation perplexity", "train_ppl": "training perplexit
 X_LABELS = {"tokens": "training tokens", "time": "training time (s)", "epoch": "epoch"}
 PICTURE_TYPES = (".png", ".svg")
 LOG_SCALE = ("valid_ppl", "train_ppl")     # perplexity falls over orders of magnitude
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart's axes are: its title, the x axis's label, and whether y is logarithmic."""
+
+    title: str
+    x_label: str
+    log_y: bool = False
+
+
+def chart_of_runs(metric, x):
+    """The chart of a learning-curve metric of logged runs against x."""
+    return Chart(TITLES[metric], X_LABELS[x], metric in LOG_SCALE)
 
 
 def short(value):
@@ -29,7 +46,13 @@ def _ticks(lo, hi, n=5):
     return [lo] if hi == lo else [lo + (hi - lo) * k / (n - 1) for k in range(n)]
 
 
-def terminal_chart(series, metric, x, width, height, colour=True):
+def terminal_size():
+    """(width, height) for a chart on this terminal: most of it, within 120 x 30 cells."""
+    columns, lines = shutil.get_terminal_size((100, 30))
+    return min(columns, 120), max(12, min(lines - 2, 30))
+
+
+def terminal_chart(series, chart, width, height, colour=True):
     """The chart as text for a terminal of ``width`` x ``height`` cells (ANSI colours unless
     ``colour`` is False: a file or a pipe gets the same chart in plain characters)."""
     import plotext as plt
@@ -38,13 +61,13 @@ def terminal_chart(series, metric, x, width, height, colour=True):
     for label, xs, ys in series:
         # plotext draws one point as nothing: a lone point gets a visible marker
         plt.plot(xs, ys, label=label, marker="dot" if len(xs) > 1 else "x")
-    if metric in LOG_SCALE:
+    if chart.log_y:
         plt.yscale("log")
     xs = [v for _, values, _ in series for v in values]
     ticks = _ticks(min(xs), max(xs))
     plt.xticks(ticks, [short(t) for t in ticks])        # 1.59M, not 1592880
-    plt.title(TITLES[metric])
-    plt.xlabel(X_LABELS[x])
+    plt.title(chart.title)
+    plt.xlabel(chart.x_label)
     plt.plotsize(width, height)
     plt.theme("clear")                      # the terminal's own background
     chart = plt.build()
@@ -52,7 +75,7 @@ def terminal_chart(series, metric, x, width, height, colour=True):
     return chart if colour else plt.uncolorize(chart)
 
 
-def save_chart(series, metric, x, path):
+def save_chart(series, chart, path):
     """Write the chart to a .png or .svg file (atomically: an old file stays whole until the new
     one is). Needs matplotlib: without it, one line naming the extra."""
     path = Path(path)
@@ -69,14 +92,14 @@ def save_chart(series, metric, x, path):
     try:
         for label, xs, ys in series:
             axes.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label)
-        if metric in LOG_SCALE:
+        if chart.log_y:
             axes.set_yscale("log")
         label = FuncFormatter(lambda v, _: short(v))    # 12 and 1.2M, not 1.2x10^1 and 1e6
         axes.xaxis.set_major_formatter(label)
         axes.yaxis.set_major_formatter(label)
-        axes.yaxis.set_minor_formatter(label if metric in LOG_SCALE else FuncFormatter(""))
-        axes.set_title(TITLES[metric])
-        axes.set_xlabel(X_LABELS[x])
+        axes.yaxis.set_minor_formatter(label if chart.log_y else FuncFormatter(""))
+        axes.set_title(chart.title)
+        axes.set_xlabel(chart.x_label)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend()
         fmt = path.suffix.lower()[1:]

@@ -133,6 +133,8 @@ def test_listing_filters_and_ids(tmp_path, home, tiny_corpus):
     assert bad.returncode == 1 and bad.stderr.startswith("rnnlm: error: no run 'zzzzzzzzz'")
     bad = run_cli("runs", "show", "", cwd=tmp_path, env=home, check=False)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+    bad = run_cli("runs", "--json", "show", "last", cwd=tmp_path, env=home, check=False)
+    assert bad.returncode == 2 and "belong to the list" in bad.stderr       # not ignored
     bad = run_cli("runs", "--kind", "nap", cwd=tmp_path, env=home, check=False)
     assert bad.returncode == 2 and "--kind must be one of" in bad.stderr
     run_cli("runs", "delete", oldest["id"], cwd=tmp_path, env=home)

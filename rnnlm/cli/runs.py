@@ -1,7 +1,6 @@
 """`rnnlm runs`: find, show, compare, plot and delete the runs in the runs log."""
 
 import json
-import shutil
 import sys
 
 import typer
@@ -140,13 +139,11 @@ def runs_plot(
     for what in nothing:
         display.print_warning(f"run {what} has no {metric} to plot against {x}; left out")
     if out is not None:
-        plot.save_chart(series, metric, x, out)
+        plot.save_chart(series, plot.chart_of_runs(metric, x), out)
         display.print_note(f"wrote {out}")
         return
-    columns, lines = shutil.get_terminal_size((100, 30))
-    colour = sys.stdout.isatty()
-    print(plot.terminal_chart(series, metric, x, min(columns, 120), max(12, min(lines - 2, 30)),
-                              colour=colour), flush=True)
+    print(plot.terminal_chart(series, plot.chart_of_runs(metric, x), *plot.terminal_size(),
+                              colour=sys.stdout.isatty()), flush=True)
 
 
 @runs_app.command("events", epilog=examples(
