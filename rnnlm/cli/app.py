@@ -56,3 +56,13 @@ def log_option():
     """--no-log, the same on every command that records itself in the runs log."""
     return option(False, "--no-log", help="Do not record this run in the runs log "
                   "(RNNLM_NO_LOG=1 does the same for every command).")
+
+
+def log_finished(kind, run_id, json_lines, settings, printed, **fields):
+    """Record a command that has its results (eval, generate, ...: see runs.record_finished);
+    plain output names the run on stderr."""
+    from .. import display, runs
+
+    if runs.record_finished(kind, settings, printed, run_id=run_id,
+                            on_warning=display.print_warning, **fields) and not json_lines:
+        display.print_note(f"run {run_id}")

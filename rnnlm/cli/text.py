@@ -12,7 +12,7 @@ import typer
 from .. import display, runs
 from ..errors import DataError, UsageError
 from ..gates import DEFAULT_TOP
-from .app import app, examples, log_option, option
+from .app import app, examples, log_finished, log_option, option
 
 
 @app.command("eval", epilog=examples(
@@ -54,21 +54,13 @@ def evaluate(
     if runs.enabled(no_log):
         run_id = runs.new_id()
         printed = [{**r, "run_id": run_id} for r in printed]
-        _log_finished("eval", run_id, json_lines,
+        log_finished("eval", run_id, json_lines,
                       {"model": str(model), "batch-size": batch_size, "encoding": encoding},
                       printed, started=started, corpus=runs.read_record(files),
                       metrics={"ppl": {r["file"]: r["ppl"] for r in results},
                                "tokens": sum(r["tokens"] for r in results)},
                       results=printed)
     display.print_evaluation(printed, json_lines)
-
-
-def _log_finished(kind, run_id, json_lines, settings, printed, **fields):
-    """Record an eval or generate that has its results (see runs.record_finished); plain
-    output names the run on stderr."""
-    if runs.record_finished(kind, settings, printed, run_id=run_id,
-                            on_warning=display.print_warning, **fields) and not json_lines:
-        display.print_note(f"run {run_id}")
 
 
 def _read_stdin():
@@ -167,7 +159,7 @@ def generate(
                     "temperature": temperature, "top-k": top_k, "top-p": top_p,
                     "greedy": greedy, "beam": beam, "num-samples": num_samples,
                     "random-seed": random_seed, "stop-at-eos": stop_at_eos, "strict": strict}
-        _log_finished("generate", run_id, json_lines, settings, samples, started=started,
+        log_finished("generate", run_id, json_lines, settings, samples, started=started,
                       results={"samples": samples},
                       metrics={"samples": len(samples),
                                "tokens": sum(len(x["tokens"]) for x in samples),
