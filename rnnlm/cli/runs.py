@@ -8,11 +8,12 @@ import typer
 from .. import display
 from ..display import runs as view
 from ..errors import UsageError
+from ..runs.store import KINDS, STATUSES
 from .app import app, examples, option
 
-runs_app = typer.Typer(help="The runs log: every train, eval and generate, to find, compare and "
-                            "plot. IDs may be shortened to any unique prefix; 'last' is the "
-                            "newest run.", no_args_is_help=False)
+runs_app = typer.Typer(help="The runs log: every command that trains, evaluates or measures a "
+                            "model, to find, compare and plot. IDs may be shortened to any "
+                            "unique prefix; 'last' is the newest run.", no_args_is_help=False)
 app.add_typer(runs_app, name="runs")
 
 JSON_HELP = "One JSON object per run on stdout."
@@ -37,18 +38,15 @@ def _print_json(obj):
     "rnnlm runs show last", "rnnlm runs compare 3kq 9x1 a7c", "rnnlm runs plot 3kq 9x1 a7c"))
 def runs_list(
     ctx: typer.Context,
-    kind: str = option(None, help="Only runs of this kind: train, eval, generate.",
-                       shown="all"),
-    status: str = option(None, help="Only runs with this status: running, done, interrupted, "
-                         "diverged, failed, killed.", shown="all"),
+    kind: str = option(None, help=f"Only runs of this kind: {', '.join(KINDS)}.", shown="all"),
+    status: str = option(None, help=f"Only runs with this status: {', '.join(STATUSES)}.",
+                         shown="all"),
     corpus: str = option(None, help="Only runs whose corpus path or name contains TEXT.",
                          shown="all", metavar="TEXT"),
     limit: int = option(20, help="Show at most N runs, newest first; 0 shows all."),
     json_lines: bool = option(False, "--json", help=JSON_HELP),
 ):
     """List the logged runs, newest first."""
-    from ..runs import KINDS, STATUSES
-
     if ctx.invoked_subcommand is not None:
         if (kind, status, corpus, limit, json_lines) != (None, None, None, 20, False):
             raise UsageError(f"--kind, --status, --corpus, --limit and --json before "
