@@ -243,6 +243,51 @@ def token_means(rec, layer) -> dict[str, np.ndarray]:
     return {g: a.mean(axis=1, dtype=np.float64) for g, a in rec.layers[layer].items()}
 
 
+# --- summary: saturation and what the forget gate keeps ------------------------------------
+
+LOW, HIGH = 0.1, 0.9                        # a gate below LOW is shut, above HIGH open
+FORGET_BINS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def summary(rec) -> dict:
+    """Over the whole text, per layer: how saturated each gate is, and for an LSTM what its
+    forget gate keeps. -> {"cell", "tokens", "units", "layers": [{"layer", "gates", ...}]}
+
+    ``gates``: for each sigmoid gate (LSTM f, i, o; GRU z, r) {"below_0.1", "above_0.9",
+    "mean"}: the shares of its T x H values below 0.1 and above 0.9, and its mean; and for
+    every cell "h": the shares of |h| below 0.1 and above 0.9 (tanh saturation; an RNN has
+    nothing else). LSTM layers also get ``forget``: {"bins", "share"} (the distribution of f
+    over FORGET_BINS) and {"units_keeping_0.9": {"per_token", "mean", "min", "max"}}, the
+    number of units with f > 0.9 at each token: the ones that carry their cell on intact.
+    """
+    layers = []
+    for index, gates in enumerate(rec.layers):
+        stats = {}
+        for g, a in gates.items():
+            if g in SIGMOID_GATES:
+                values = a
+            elif g == "h":
+                values = np.abs(a)
+            else:
+                continue
+            stats[g] = {f"below_{LOW}": float((values < LOW).mean()),
+                        f"above_{HIGH}": float((values > HIGH).mean()),
+                        "mean": float(values.mean(dtype=np.float64))}
+        layer = {"layer": index, "gates": stats}
+        if "f" in gates:
+            f = gates["f"]
+            counts = np.histogram(f, bins=FORGET_BINS)[0]
+            keeping = (f > HIGH).sum(axis=1)
+            layer["forget"] = {"bins": list(FORGET_BINS),
+                               "share": (counts / f.size).tolist(),
+                               f"units_keeping_{HIGH}": {
+                                   "per_token": keeping.tolist(), "mean": float(keeping.mean()),
+                                   "min": int(keeping.min()), "max": int(keeping.max())}}
+        layers.append(layer)
+    return {"cell": rec.cell, "tokens": len(rec.tokens), "units": rec.hidden_size,
+            "layers": layers}
+
+
 # --- the HTML page ---------------------------------------------------------------------------
 
 def _f32_json(a):

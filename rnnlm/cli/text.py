@@ -169,7 +169,8 @@ def generate(
 
 @app.command("inspect-gates", epilog=examples(
     'rnnlm inspect-gates "Jenny , who met Peter , has her pen ." --gate i',
-    "head -n 1 corpora/jenny/jenny.test.txt | rnnlm inspect-gates - --json"))
+    "head -n 1 corpora/jenny/jenny.test.txt | rnnlm inspect-gates - --json",
+    "head -n 200 corpora/jenny/jenny.valid.txt | rnnlm inspect-gates - --summary"))
 def inspect_gates(
     text: str = typer.Argument(..., help="The text to read, e.g. \"Jenny , who met Peter , has "
                                "her pen .\"; - reads it from stdin (one trailing newline "
@@ -186,6 +187,10 @@ def inspect_gates(
     csv: Path = option(None, help="Also write every value to this CSV file.", shown="none"),
     html: Path = option(None, help="Also write a self-contained page that colours the text by "
                         "a chosen unit, gate and layer.", shown="none"),
+    summary: bool = option(False, "--summary", help="Instead of the heatmap: each gate's "
+                           "saturation (share of values < 0.1 and > 0.9) per layer, and for an "
+                           "LSTM how many units keep their cell (f > 0.9) per token; with "
+                           "--json as one object."),
 ):
     """Show what the gates do, token by token: a heatmap of units over the text.
 
@@ -198,6 +203,13 @@ def inspect_gates(
     if text == "-":
         text = _read_stdin()
     record = gates.record(_model_path(model), text, on_warning=display.print_warning)
+    if summary:
+        result = gates.summary(record)
+        if json_lines:
+            print(json.dumps(result), flush=True)
+        else:
+            display.print_gate_summary(result)
+        return
     layer = gates.check_layer(record, layer)
     gate = gates.check_gate(record, gate)
     chosen = gates.select_units(record.layers[layer][gate], units=units, top=top)

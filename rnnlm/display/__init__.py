@@ -340,3 +340,33 @@ def print_gates(record, layer=0, gate=None, units=None, console=None):
         for g, m in means.items():
             console.print(_gate_row(f"{g} {_gates.SHORT[g]}", m[start:end], mean_scales[g],
                                     bold=g == gate), **grid)
+
+
+def print_gate_summary(summary, console=None):
+    """`inspect-gates --summary`: saturation of every gate of every layer, and for an LSTM the
+    distribution of its forget gate and how many units keep their cell (f > 0.9) per token."""
+    console = console or stdout_console()
+    low, high = f"below_{_gates.LOW}", f"above_{_gates.HIGH}"
+    console.print(Text(f"{summary['cell'].upper()}, {summary['units']} units a layer, over "
+                       f"{summary['tokens']} tokens", style="bold"))
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("layer", "gate", f"< {_gates.LOW}", f"> {_gates.HIGH}", "mean"):
+        table.add_column(name, justify="left" if name == "gate" else "right")
+    for layer in summary["layers"]:
+        for g, st in layer["gates"].items():
+            what = "|h| (tanh)" if g == "h" else f"{g} {_gates.SHORT[g]}"
+            table.add_row(str(layer["layer"]), what, f"{st[low]:.1%}", f"{st[high]:.1%}",
+                          f"{st['mean']:.3f}")
+    console.print(table)
+    for layer in summary["layers"]:
+        forget = layer.get("forget")
+        if forget is None:
+            continue
+        bins = forget["bins"]
+        shares = ", ".join(f"{lo:g}-{hi:g} {share:.1%}" for lo, hi, share
+                           in zip(bins, bins[1:], forget["share"]))
+        keep = forget[f"units_keeping_{_gates.HIGH}"]
+        console.print(f"layer {layer['layer']} forget gate f: {shares}")
+        console.print(f"layer {layer['layer']} units with f > {_gates.HIGH} (keeping their cell) "
+                      f"per token: mean {keep['mean']:.1f}, min {keep['min']}, max {keep['max']} "
+                      f"of {summary['units']}")
