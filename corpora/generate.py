@@ -15,9 +15,9 @@ nouns of another gender or number, so the nearest noun is often the wrong guide:
 
 The generator records each agreeing word as a `Site` (where it is, which subject head it
 agrees with); `probes()` turns a sentence into minimal pairs (prefix, correct, wrong,
-distance) for measuring agreement accuracy. Stdlib only and deterministic: each split draws
-from its own `random.Random` seeded with a string, so the output depends on the options only
-(not on PYTHONHASHSEED, the platform or the order the splits are written).
+distance, attractors) for measuring agreement accuracy. Stdlib only and deterministic: each
+split draws from its own `random.Random` seeded with a string, so the output depends on the
+options only (not on PYTHONHASHSEED, the platform or the order the splits are written).
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ class Probe(NamedTuple):
     distance: int            # index of the agreeing word minus index of the subject head
     kind: str
     attractor: bool          # True when `wrong` is what an intervening noun would demand
+    attractors: int = 0      # intervening nouns of the other number or gender (disagreeing)
 
 
 def probes(sentence: Sentence) -> list[Probe]:
@@ -216,14 +217,15 @@ def probes(sentence: Sentence) -> list[Probe]:
     for site in sentence.sites:
         correct = tokens[site.index]
         wrong = None
+        count = 0
         for word in reversed(tokens[site.head + 1:site.index]):
             entry = NOUNS.get(word)
             if entry is None or (site.kind not in VERB_KINDS and not entry[2]):
                 continue  # not a noun, or a thing/place, which has no his/her/their here
             candidate = form(site.kind, entry[:2])
             if candidate is not None and candidate != correct:
-                wrong = candidate
-                break
+                count += 1  # every disagreeing noun counts; the nearest sets `wrong`
+                wrong = wrong or candidate
         attractor = wrong is not None
         if wrong is None:
             if site.kind in VERB_KINDS:
@@ -235,7 +237,7 @@ def probes(sentence: Sentence) -> list[Probe]:
                 gender = NOUNS[tokens[site.head]][1]
                 wrong = PARADIGMS[site.kind]["f" if gender == "f" else "m"]
         out.append(Probe(tokens[:site.index], correct, wrong, site.index - site.head,
-                         site.kind, attractor))
+                         site.kind, attractor, count))
     return out
 
 
@@ -539,7 +541,8 @@ def write(out: Path, seed: int, sizes: dict[str, int], n_probes: int) -> None:
     rows = []
     for sentence in generate(n_probes, seed, "probes"):
         for p in probes(sentence):
-            rows.append(f"{' '.join(p.prefix)}\t{p.correct}\t{p.wrong}\t{p.distance}\n")
+            rows.append(f"{' '.join(p.prefix)}\t{p.correct}\t{p.wrong}\t{p.distance}"
+                        f"\t{p.attractors}\n")
     (out / "jenny.probes.tsv").write_text("".join(rows), encoding="utf-8", newline="\n")
 
 

@@ -16,11 +16,12 @@ from .evaluation import evaluate  # noqa: E402
 from .generation import generate  # noqa: E402
 from .model import LanguageModel  # noqa: E402
 from .optim import SGD, Adam, clip_grad_norm  # noqa: E402
+from .probe import probe  # noqa: E402
 from .training import TrainResult, train  # noqa: E402
 
 __all__ = [
     "LanguageModel", "ModelConfig", "TrainConfig", "SGD", "Adam", "clip_grad_norm",
     "Vocabulary", "Corpus", "load_corpus", "train", "TrainResult", "evaluate", "generate",
-    "Checkpoint", "load", "save",
+    "probe", "Checkpoint", "load", "save",
     "RnnlmError", "UsageError", "DataError", "CheckpointError", "__version__",
 ]

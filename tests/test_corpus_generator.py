@@ -145,8 +145,9 @@ def test_committed_probe_file_rows_are_minimal_pairs_ending_at_a_subject():
     rows = (COMMITTED / "jenny.probes.tsv").read_text(encoding="utf-8").splitlines()
     assert 3000 < len(rows) < 8000
     for row in rows:
-        prefix, correct, wrong, distance = row.split("\t")
+        prefix, correct, wrong, distance, attractors = row.split("\t")
         words, distance = prefix.split(), int(distance)
+        assert 0 <= int(attractors) < distance, row      # nouns between subject and verb
         assert correct != wrong and any({correct, wrong} <= p for p in paradigms), row
         assert 1 <= distance <= len(words), row
         assert words[-distance] in SUBJECT_WORDS, row  # the distance reaches back to a subject
