@@ -21,11 +21,14 @@ LOG_SCALE = ("valid_ppl", "train_ppl")     # perplexity falls over orders of mag
 
 @dataclass(frozen=True)
 class Chart:
-    """What a chart's axes are: its title, the x axis's label, and whether y is logarithmic."""
+    """What a chart's axes are: its title, the x axis's label, whether y is logarithmic, and
+    named x ticks ((x, label) pairs) for an axis of categories, such as distance buckets;
+    none: evenly spaced numbers."""
 
     title: str
     x_label: str
     log_y: bool = False
+    x_ticks: tuple = ()
 
 
 def chart_of_runs(metric, x):
@@ -63,9 +66,12 @@ def terminal_chart(series, chart, width, height, colour=True):
         plt.plot(xs, ys, label=label, marker="dot" if len(xs) > 1 else "x")
     if chart.log_y:
         plt.yscale("log")
-    xs = [v for _, values, _ in series for v in values]
-    ticks = _ticks(min(xs), max(xs))
-    plt.xticks(ticks, [short(t) for t in ticks])        # 1.59M, not 1592880
+    if chart.x_ticks:
+        plt.xticks(*zip(*chart.x_ticks))
+    else:
+        xs = [v for _, values, _ in series for v in values]
+        ticks = _ticks(min(xs), max(xs))
+        plt.xticks(ticks, [short(t) for t in ticks])    # 1.59M, not 1592880
     plt.title(chart.title)
     plt.xlabel(chart.x_label)
     plt.plotsize(width, height)
@@ -95,7 +101,10 @@ def save_chart(series, chart, path):
         if chart.log_y:
             axes.set_yscale("log")
         label = FuncFormatter(lambda v, _: short(v))    # 12 and 1.2M, not 1.2x10^1 and 1e6
-        axes.xaxis.set_major_formatter(label)
+        if chart.x_ticks:
+            axes.set_xticks(*zip(*chart.x_ticks))
+        else:
+            axes.xaxis.set_major_formatter(label)
         axes.yaxis.set_major_formatter(label)
         axes.yaxis.set_minor_formatter(label if chart.log_y else FuncFormatter(""))
         axes.set_title(chart.title)

@@ -224,13 +224,20 @@ def _log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def accuracy_series(results):
-    """Chart series [(model file name, distances, accuracies)]: one point per non-empty distance
-    bucket, at its midpoint (16+ at 16)."""
-    middle = {label: lo if hi is None else (lo + hi) / 2 for lo, hi, label in BUCKETS}
-    series = []
-    for r in results:
-        cells = r["by_distance"]
-        series.append((Path(r["model"]).name, [middle[b] for b in cells],
-                       [cells[b]["accuracy"] for b in cells]))
-    return series
+def accuracy_chart(results):
+    """(series, Chart) of accuracy against distance: one line per model (its file name), one
+    point per distance bucket, at the bucket's index and named by it. A model with no pair
+    scored has no line; no line at all gives ([], None)."""
+    from .plot import Chart
+
+    order = [label for *_, label in BUCKETS]
+    present = [b for b in order if any(b in r["by_distance"] for r in results)]
+    # evenly spaced buckets: midpoints would crowd 1, 2-3 and 4-6 into the left fifth
+    at = {label: i for i, label in enumerate(present)}
+    series = [(Path(r["model"]).name, [at[b] for b in r["by_distance"]],
+               [c["accuracy"] for c in r["by_distance"].values()])
+              for r in results if r["by_distance"]]
+    if not series:
+        return [], None
+    return series, Chart("agreement accuracy", "distance (tokens from the controlling word)",
+                         x_ticks=tuple((i, label) for label, i in at.items()))

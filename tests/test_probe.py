@@ -9,7 +9,7 @@ from conftest import REPO, run_cli
 from rnnlm import load
 from rnnlm import probe as run_probe
 from rnnlm.generation import start_of_sentence
-from rnnlm.probe import BUCKETS, bucket, read_pairs
+from rnnlm.probe import BUCKETS, accuracy_chart, bucket, read_pairs
 
 MODEL = REPO / "models/default.npz"
 PROBES = REPO / "corpora/jenny/jenny.probes.tsv"
@@ -107,7 +107,8 @@ def test_json_keys_run_id_and_the_runs_log(tmp_path, few):
     assert set(printed[0]) == {"model", "pairs", "skipped", "accuracy", "by_distance",
                                "by_attractors", "run_id"}
     assert set(printed[0]["by_distance"]["4-6"]) == {"pairs", "accuracy"}
-    [run] = lines(run_cli("runs", "--json", cwd=tmp_path, env=home).stdout)
+    [run] = lines(run_cli("runs", "--kind", "probe", "--json", cwd=tmp_path,
+                          env=home).stdout)
     assert run["kind"] == "probe" and run["id"] == printed[0]["run_id"] == printed[1]["run_id"]
     quiet = run_cli("probe", "--pairs", few, "--json", "--no-log", cwd=tmp_path, env=home)
     assert "run_id" not in lines(quiet.stdout)[0]
@@ -139,3 +140,27 @@ def test_a_picture_needs_png_or_svg(tmp_path, few):
     proc = run_cli("probe", "--pairs", few, "--out", tmp_path / "x.gif", cwd=tmp_path,
                    check=False)
     assert proc.returncode == 2 and "png or .svg" in proc.stderr
+
+
+def test_the_chart_has_one_line_per_model_over_the_named_buckets(tmp_path, few):
+    results = [{"model": "a/x.npz", "by_distance": {"1": {"pairs": 3, "accuracy": 1.0},
+                                                     "4-6": {"pairs": 2, "accuracy": 0.5}}},
+               {"model": "b/y.npz", "by_distance": {"4-6": {"pairs": 1, "accuracy": 0.0},
+                                                     "16+": {"pairs": 1, "accuracy": 1.0}}},
+               {"model": "c/z.npz", "by_distance": {}}]
+    series, chart = accuracy_chart(results)
+    assert series == [("x.npz", [0, 1], [1.0, 0.5]), ("y.npz", [1, 2], [0.0, 1.0])]
+    assert chart.x_ticks == ((0, "1"), (1, "4-6"), (2, "16+"))
+    assert accuracy_chart([results[2]]) == ([], None)
+    scored = lines(run_cli("probe", "--pairs", few, "--json", "--no-log", cwd=tmp_path).stdout)
+    proc = run_cli("probe", "--pairs", few, "--plot", "--no-log", cwd=tmp_path)
+    assert "agreement accuracy" in proc.stdout
+    assert any(line.split() == list(scored[0]["by_distance"])     # the buckets, named
+               for line in proc.stdout.splitlines())
+
+
+def test_out_writes_the_chart_as_a_picture(tmp_path, few):
+    pytest.importorskip("matplotlib")
+    proc = run_cli("probe", "--pairs", few, "--out", tmp_path / "probe.svg", "--no-log",
+                   cwd=tmp_path)
+    assert "wrote" in proc.stderr and "<svg" in (tmp_path / "probe.svg").read_text()

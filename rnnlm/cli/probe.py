@@ -34,7 +34,7 @@ def probe(
     """
     from .. import plot as charts
     from ..display.probe import print_probe
-    from ..probe import accuracy_series, pairs_path
+    from ..probe import accuracy_chart, pairs_path
     from ..probe import probe as run_probe
 
     if out is not None and out.suffix.lower() not in charts.PICTURE_TYPES:
@@ -52,12 +52,17 @@ def probe(
                               "pairs": sum(r["pairs"] for r in printed)},
                      results=printed)
     print_probe(printed, json_lines)
-    chart = charts.Chart("agreement accuracy", "distance (tokens)")
+    if out is None and not plot:
+        return
+    series, chart = accuracy_chart(printed)
+    if chart is None:
+        display.print_warning("no pair was scored: no chart to draw")
+        return
     if out is not None:
-        charts.save_chart(accuracy_series(printed), chart, out)
+        charts.save_chart(series, chart, out)
         display.print_note(f"wrote {out}")
     if plot:
         # --json keeps stdout for JSON lines: the chart goes to the terminal on stderr then
         stream = sys.stderr if json_lines else sys.stdout
-        print(charts.terminal_chart(accuracy_series(printed), chart, *charts.terminal_size(),
+        print(charts.terminal_chart(series, chart, *charts.terminal_size(),
                                     colour=stream.isatty()), file=stream, flush=True)
