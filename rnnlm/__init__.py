@@ -14,6 +14,7 @@ from .data import Corpus, Vocabulary, load_corpus  # noqa: E402
 from .errors import CheckpointError, DataError, RnnlmError, UsageError  # noqa: E402
 from .evaluation import evaluate  # noqa: E402
 from .generation import generate  # noqa: E402
+from .gradients import gradient_flow  # noqa: E402
 from .model import LanguageModel  # noqa: E402
 from .optim import SGD, Adam, clip_grad_norm  # noqa: E402
 from .probe import probe  # noqa: E402
@@ -22,6 +23,6 @@ from .training import TrainResult, train  # noqa: E402
 __all__ = [
     "LanguageModel", "ModelConfig", "TrainConfig", "SGD", "Adam", "clip_grad_norm",
     "Vocabulary", "Corpus", "load_corpus", "train", "TrainResult", "evaluate", "generate",
-    "probe", "Checkpoint", "load", "save",
+    "probe", "gradient_flow", "Checkpoint", "load", "save",
     "RnnlmError", "UsageError", "DataError", "CheckpointError", "__version__",
 ]

@@ -165,9 +165,14 @@ class _TimeRecurrent:
     Subclasses implement ``_steps`` (the time loop forward over the pre-activations
     A = x Wx + b, in place) and ``_steps_backward`` (returns dA, the gradient of A).
     ``self._hs`` is (T+1, B, H) with the carried-in state in row 0.
+
+    With ``record_dh`` set, ``backward`` keeps ``self.dhs`` (T, B, H): the total gradient of
+    each step's output h_t, from above (dhs[t]) plus through the recurrence (from step t+1),
+    i.e. the ``dh`` the time loop holds at step t. Gradient flow reads it (gradients.py).
     """
 
     blocks = 1
+    record_dh = False
 
     def __init__(self, Wx, Wh, b):
         self.params = {"Wx": Wx, "Wh": Wh, "b": b}
@@ -200,13 +205,17 @@ class _TimeRecurrent:
     def _final_state(self):
         return {"h": self._hs[-1].copy()}
 
-    def backward(self, dhs):
+    def backward(self, dhs, weights=True):
+        """dhs (B, T, H) -> dxs (B, T, D); ``weights=False`` leaves the weight gradients as
+        they were (a reader of gradients, not a training step, saves three products)."""
         dh_seq = time_major(dhs)
         T, B, H = dh_seq.shape
+        self.dhs = np.empty_like(dh_seq) if self.record_dh else None
         dA = self._steps_backward(dh_seq).reshape(T * B, -1)
-        np.matmul(self._x.T, dA, out=self.grads["Wx"])
-        self._grad_Wh(dA)
-        np.sum(dA, axis=0, out=self.grads["b"])
+        if weights:
+            np.matmul(self._x.T, dA, out=self.grads["Wx"])
+            self._grad_Wh(dA)
+            np.sum(dA, axis=0, out=self.grads["b"])
         dx = dA @ self.params["Wx"].T
         return dx.reshape(T, B, -1).transpose(1, 0, 2)
 
@@ -251,8 +260,11 @@ class TimeRNN(_TimeRecurrent):
         dA = np.empty_like(dtanh)
         WhT = _transposed_copy(self.params["Wh"])
         dh, dh_rec = np.empty_like(hs[0]), np.zeros_like(hs[0])
+        record = self.dhs
         for t in range(dh_seq.shape[0] - 1, -1, -1):
             np.add(dh_seq[t], dh_rec, out=dh)
+            if record is not None:
+                record[t] = dh
             np.multiply(dh, dtanh[t], out=dA[t])
             np.matmul(dA[t], WhT, out=dh_rec)
         return dA
@@ -319,8 +331,11 @@ class TimeLSTM(_TimeRecurrent):
         WhT = _transposed_copy(self.params["Wh"])
         dh, dc = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
         dh_rec, dc_next = np.zeros((B, H), A.dtype), np.zeros((B, H), A.dtype)
+        record = self.dhs
         for t in range(T - 1, -1, -1):
             np.add(dh_seq[t], dh_rec, out=dh)
+            if record is not None:
+                record[t] = dh
             np.multiply(dh, dh_to_dc[t], out=dc)
             dc += dc_next
             np.multiply(dc[:, None, :], coef4[t], out=dA4[t])       # f, i, g blocks (o redone)
@@ -391,9 +406,12 @@ class TimeGRU(_TimeRecurrent):
         dA = np.empty_like(A)
         dh, drh, tmp = (np.empty((B, H), A.dtype) for _ in range(3))
         dh_rec = np.zeros((B, H), A.dtype)
+        record = self.dhs
         for t in range(T - 1, -1, -1):
             da = dA[t]
             np.add(dh_seq[t], dh_rec, out=dh)
+            if record is not None:
+                record[t] = dh
             np.multiply(dh, to_z[t], out=da[:, :H])
             np.multiply(dh, to_n[t], out=da[:, 2 * H :])
             np.matmul(da[:, 2 * H :], Wh_n_T, out=drh)

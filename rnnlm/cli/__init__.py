@@ -13,7 +13,7 @@ import typer
 
 from .. import display
 from ..errors import RnnlmError
-from . import models, probe, runs, text, train  # noqa: F401  (registers the commands)
+from . import gradients, models, probe, runs, text, train  # noqa: F401  (registers the commands)
 from .app import _TyperUsageError, app
 
 __all__ = ["app", "main"]

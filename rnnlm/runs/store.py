@@ -57,7 +57,7 @@ MIGRATIONS = {
         CREATE INDEX events_by_run ON events(run_id, seq);
     """,
 }
-KINDS = ("train", "eval", "generate", "probe")
+KINDS = ("train", "eval", "generate", "probe", "gradients")
 STATUSES = ("running", "done", "interrupted", "diverged", "failed", "killed")
 BUSY_TIMEOUT_S = 5.0        # how long a write waits for another process's transaction
 _ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"

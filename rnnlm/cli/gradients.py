@@ -1,0 +1,68 @@
+"""`rnnlm gradients`: how the gradient of a prediction fades with the steps back, per layer."""
+
+import sys
+from pathlib import Path
+
+import typer
+
+from .. import display, runs
+from ..errors import UsageError
+from .app import app, examples, log_finished, log_option, option
+
+
+@app.command(epilog=examples(
+    "rnnlm gradients",
+    "rnnlm gradients models/jenny-rnn.npz --max-lag 50 --out rnn-flow.svg",
+    'rnnlm gradients --text "Jenny has a dog and the dog has a ball" --json',
+    "rnnlm gradients --untrained"))
+def gradients(
+    model: Path = typer.Argument(None, help="A checkpoint (.npz). \\[default: the shipped "
+                                 "model]", show_default=False),
+    text: str = option(None, help="The text to read (tokenized as a generate seed).",
+                       shown="the first 2,000 tokens of the bundled jenny validation text"),
+    file: Path = option(None, help="Read the text from this file instead (UTF-8).",
+                        shown="no file"),
+    max_lag: int = option(30, help="Measure lags 0..K (steps back)."),
+    untrained: bool = option(False, "--untrained", help="Measure the same sizes freshly "
+                             "initialised (same seed) instead of the trained weights."),
+    out: Path = option(None, help="Write the chart to a .png or .svg file.", shown="no file"),
+    json_lines: bool = option(False, "--json", help="One JSON object on stdout: model, tokens, "
+                              "and each layer's lags and norms."),
+    no_log: bool = log_option(),
+):
+    """Vanishing gradients: mean ||d loss_t / d h_(t-k)|| for each layer and lag k.
+
+    The model reads the text from a zero state without dropout; loss_t is the loss of
+    predicting token t+1. The gradient is the engine's own backward, through the layer above
+    and the layer's own recurrence.
+    """
+    from .. import plot as charts
+    from ..display.gradients import print_gradients
+    from ..gradients import check_lag, flow_chart, gradient_flow
+
+    check_lag(max_lag)
+    if out is not None and out.suffix.lower() not in charts.PICTURE_TYPES:
+        raise UsageError(f"--out '{out}': write a .png or .svg file")
+    started = runs.now()
+    result = gradient_flow(model, text, max_lag, file=file, untrained=untrained,
+                           on_warning=display.print_warning)
+    if runs.enabled(no_log):
+        run_id = runs.new_id()
+        result = {**result, "run_id": run_id}
+        top = result["layers"][-1]["norm"]
+        log_finished("gradients", run_id, json_lines,
+                     {"model": result["model"], "max-lag": max_lag, "untrained": untrained,
+                      "text": "file" if file else "given" if text is not None else "default"},
+                     [result], started=started,
+                     corpus=runs.read_record([file]) if file is not None else None,
+                     metrics={"tokens": result["tokens"],
+                              "ratio": top[-1] / top[0] if top[0] else None},
+                     results=[result])
+    print_gradients(result, json_lines)
+    series, chart = flow_chart(result)
+    if out is not None:
+        charts.save_chart(series, chart, out)
+        display.print_note(f"wrote {out}")
+    if not json_lines:
+        print(charts.terminal_chart(series, chart, *charts.terminal_size(),
+                                    colour=sys.stdout.isatty()), flush=True)
