@@ -191,13 +191,17 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
                         "norm": [float(v) for v in G[l]]} for l in range(len(G))]}
 
 
-def flow_chart(result):
-    """(series, Chart) of a result: norm against lag per layer, on a log scale."""
+def flow_chart(results):
+    """(series, Chart) of results: norm against lag, one line per layer of each model (named
+    by the model's file name when there are several), on a log scale."""
     from .plot import Chart
 
     series = []
-    for layer in result["layers"]:
-        points = [(k, v) for k, v in zip(layer["lags"], layer["norm"]) if v > 0]  # log scale
-        series.append((f"layer {layer['layer']}", [k for k, _ in points], [v for _, v in points]))
-    title = "gradient norm by lag" + (" (untrained)" if result["untrained"] else "")
-    return series, Chart(title, "lag k (steps back)", log_y=True)
+    for result in results:
+        model = f"{Path(result['model']).stem} " if len(results) > 1 else ""
+        for layer in result["layers"]:
+            points = [(k, v) for k, v in zip(layer["lags"], layer["norm"]) if v > 0]  # log y
+            series.append((f"{model}layer {layer['layer']}", [k for k, _ in points],
+                           [v for _, v in points]))
+    untrained = " (untrained)" if all(r["untrained"] for r in results) else ""
+    return series, Chart("gradient norm by lag" + untrained, "lag k (steps back)", log_y=True)

@@ -91,7 +91,7 @@ def save_chart(series, chart, path):
         import matplotlib
         matplotlib.use("Agg")               # no display needed, none looked for
         import matplotlib.pyplot as pyplot
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         raise RnnlmError("writing a picture needs matplotlib: pip install 'rnnlm[plot]'") from None
     figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
@@ -106,7 +106,11 @@ def save_chart(series, chart, path):
         else:
             axes.xaxis.set_major_formatter(label)
         axes.yaxis.set_major_formatter(label)
-        axes.yaxis.set_minor_formatter(label if chart.log_y else FuncFormatter(""))
+        # a log axis within one decade has no major tick to label but its minor ones; over
+        # more, labelled minor ticks would overlap
+        values = [y for _, _, ys in series for y in ys]
+        one_decade = chart.log_y and values and max(values) <= 10 * min(values)
+        axes.yaxis.set_minor_formatter(label if one_decade else NullFormatter())
         axes.set_title(chart.title)
         axes.set_xlabel(chart.x_label)
         axes.grid(True, which="both", alpha=0.3)

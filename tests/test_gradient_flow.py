@@ -1,13 +1,14 @@
 """rnnlm gradients: gradient flow against finite differences (API) and the command."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 from conftest import REPO, run_cli
 
-from rnnlm import LanguageModel, Vocabulary, gradient_flow
-from rnnlm.gradients import hidden_gradients, record_states
+from rnnlm import LanguageModel, Vocabulary, gradient_flow, save
+from rnnlm.gradients import flow_chart, hidden_gradients, record_states
 
 MODEL = REPO / "models/default.npz"
 WORDS = ["<unk>", "<eos>", "a", "b", "c", "d", "e"]
@@ -159,7 +160,28 @@ def test_table_chart_picture_and_the_runs_log(tmp_path):
     assert "gradient norm by lag" in proc.stdout             # the terminal chart
     assert (tmp_path / "flow.svg").read_text().lstrip().startswith("<?xml")
     runs = run_cli("runs", "--kind", "gradients", "--json", cwd=tmp_path, env=home).stdout
-    assert len(runs.splitlines()) == 1
+    [run] = map(json.loads, runs.splitlines())
+    assert run["settings"]["models"] == [str(MODEL)] and run["metrics"]["tokens"] == 16
+    assert "default.npz" in run_cli("runs", cwd=tmp_path, env=home).stdout  # its model column
+
+
+def test_several_models_each_get_an_object_a_table_and_their_lines(tmp_path):
+    vocab = Vocabulary(["<unk>", "<eos>", *sorted(set(SENTENCE.split()))], "word")
+    gru = LanguageModel(len(vocab), cell="gru", num_layers=2, embed_size=6, hidden_size=7, seed=1)
+    save(tmp_path / "tiny-gru.npz", gru, vocab)
+    proc = run_cli("gradients", MODEL, tmp_path / "tiny-gru.npz", "--text", SENTENCE,
+                   "--max-lag", "3", "--json", "--no-log", cwd=tmp_path)
+    default, tiny = map(json.loads, proc.stdout.splitlines())
+    assert [len(default["layers"]), len(tiny["layers"])] == [1, 2]
+    assert tiny["model"].endswith("tiny-gru.npz")
+    assert tiny["layers"] == gradient_flow(gru, SENTENCE, 3, vocab=vocab)["layers"]
+    table = run_cli("gradients", MODEL, tmp_path / "tiny-gru.npz", "--text", SENTENCE,
+                    "--max-lag", "3", "--no-log", cwd=tmp_path).stdout
+    assert "default.npz:" in table and "tiny-gru.npz:" in table and "layer 1 norm" in table
+    series, chart = flow_chart([default, tiny])
+    assert [label for label, _, _ in series] == ["default layer 0", "tiny-gru layer 0",
+                                                 "tiny-gru layer 1"]
+    assert chart.log_y and [xs for _, xs, _ in series][2] == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("args, code, words", [
@@ -176,3 +198,17 @@ def test_bad_input_is_one_line(tmp_path, args, code, words):
     assert proc.returncode == code, proc.stderr
     [line] = proc.stderr.splitlines()
     assert line.startswith("rnnlm: error:") and words in line
+
+
+def test_a_log_picture_over_many_decades_labels_only_the_powers_of_ten(tmp_path):
+    pytest.importorskip("matplotlib")
+    from rnnlm.plot import Chart, save_chart
+
+    def labels(ys):
+        path = save_chart([("a", [0, 1, 2], ys)], Chart("t", "lag", log_y=True),
+                          tmp_path / "c.svg")
+        return set(re.findall(r"<!-- (\S+) -->", path.read_text()))   # the svg's text
+
+    decades = labels([1, 1e-2, 1e-5])
+    assert {"1e-05", "0.001", "1"} <= decades and "0.002" not in decades
+    assert {"12", "16", "24"} <= labels([12, 15, 24])       # within a decade: the minor ticks

@@ -1,7 +1,8 @@
 """The command line: thin Typer commands over the Python API (Typer is imported only here,
 in this package). One module per group of commands: ``train``; ``text`` (eval, generate,
-inspect-gates); ``runs`` (the runs log); ``models`` (models, info); ``app`` holds the
-application they register with and the options they share.
+inspect-gates); ``probe`` and ``gradients`` (why gates win, measured); ``runs`` (the runs
+log); ``models`` (models, info); ``app`` holds the application they register with and the
+options they share.
 
 Errors rnnlm expects (RnnlmError) and usage errors Typer finds become one line on stderr,
 ``rnnlm: error: ...``, and exit 2 (bad usage) or 1 (bad files, data, checkpoints).

@@ -14,10 +14,13 @@ STATUS_STYLES = {"running": "cyan", "done": "green", "interrupted": "yellow",
 
 
 def model_summary(run):
-    """'lstm 2x200 tied' for a training; the model file's name for a run that used one."""
+    """'lstm 2x200 tied' for a training; the model file's name for a run that used one, the
+    names joined for a run over several (probe, gradients)."""
     s = run["settings"]
     if "cell" in s and "layers" in s:
         return f"{s['cell']} {model_shape(s)}"
+    if s.get("models"):
+        return ", ".join(Path(m).name for m in s["models"])
     return Path(s["model"]).name if s.get("model") else "-"
 
 
