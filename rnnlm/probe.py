@@ -27,7 +27,8 @@ from .errors import DataError, UsageError
 # (lowest, highest or None, label): the distance buckets of the results, in order
 BUCKETS = ((1, 1, "1"), (2, 3, "2-3"), (4, 6, "4-6"), (7, 10, "7-10"), (11, 15, "11-15"),
            (16, None, "16+"))
-CHUNK_ROWS = 512           # rows per forward: bounds the (rows, T, V) log-probability block
+CHUNK_ROWS = 512           # rows per forward at most,
+CHUNK_VALUES = 8_000_000   # and at most this many log-probabilities (rows x (T+1) x V, 64 MB)
 
 
 def pairs_path(pairs=None):
@@ -183,8 +184,9 @@ def _score(model, vocab, rows):
         with model.evaluating():
             start = _start(model, vocab, 0 in jobs)
             for length, group in jobs.items():
-                for k in range(0, len(group), CHUNK_ROWS):
-                    _run(model, start, group[k:k + CHUNK_ROWS], length, margin)
+                chunk = max(1, min(CHUNK_ROWS, CHUNK_VALUES // ((length + 1) * len(vocab))))
+                for k in range(0, len(group), chunk):
+                    _run(model, start, group[k:k + chunk], length, margin)
     right = [None] * len(rows)
     for i in scored:
         right[i] = bool(margin[i] > 0)        # a tie is wrong

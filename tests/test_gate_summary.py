@@ -50,3 +50,5 @@ def test_the_cli_prints_the_summary_as_one_json_object_or_a_table(tmp_path):
         gates.summary(gates.record(default_model_path(), TEXT))))
     table = run_cli("inspect-gates", TEXT, "--summary", cwd=tmp_path).stdout
     assert "f kept" in table and "units with f > 0.9" in table
+    run_cli("inspect-gates", TEXT, "--summary", "--csv", tmp_path / "g.csv", cwd=tmp_path)
+    assert (tmp_path / "g.csv").read_text().count("\n") > len(TEXT.split())  # written as asked

@@ -1,5 +1,6 @@
 """rnnlm probe: agreement accuracy on minimal pairs (API and command)."""
 
+import importlib
 import json
 
 import numpy as np
@@ -164,3 +165,14 @@ def test_out_writes_the_chart_as_a_picture(tmp_path, few):
     proc = run_cli("probe", "--pairs", few, "--out", tmp_path / "probe.svg", "--no-log",
                    cwd=tmp_path)
     assert "wrote" in proc.stderr and "<svg" in (tmp_path / "probe.svg").read_text()
+
+
+def test_a_large_vocabulary_runs_in_smaller_chunks_with_the_same_scores(monkeypatch, few,
+                                                                          checkpoint):
+    module = importlib.import_module("rnnlm.probe")   # rnnlm.probe is also the function
+
+    [whole] = run_probe([checkpoint], few)
+    # as if the vocabulary were ~100x larger: a few rows per forward instead of 512
+    monkeypatch.setattr(module, "CHUNK_VALUES", 100 * len(checkpoint.vocab))
+    [chunked] = run_probe([checkpoint], few)
+    assert chunked == whole

@@ -203,13 +203,6 @@ def inspect_gates(
     if text == "-":
         text = _read_stdin()
     record = gates.record(_model_path(model), text, on_warning=display.print_warning)
-    if summary:
-        result = gates.summary(record)
-        if json_lines:
-            print(json.dumps(result), flush=True)
-        else:
-            display.print_gate_summary(result)
-        return
     layer = gates.check_layer(record, layer)
     gate = gates.check_gate(record, gate)
     chosen = gates.select_units(record.layers[layer][gate], units=units, top=top)
@@ -219,7 +212,13 @@ def inspect_gates(
     if html is not None:
         gates.write_html(record, html, layer, gate, chosen[0])
         display.print_note(f"wrote {html}")
-    if json_lines:
+    if summary:
+        result = gates.summary(record)
+        if json_lines:
+            print(json.dumps(result), flush=True)
+        else:
+            display.print_gate_summary(result)
+    elif json_lines:
         print(json.dumps(gates.to_json(record)), flush=True)
     else:
         display.print_gates(record, layer, gate, chosen)
