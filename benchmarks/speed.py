@@ -1,24 +1,38 @@
-"""Engine speed: rnnlm against PyTorch on the CPU, measured interleaved in the same run.
+"""Engine speed: rnnlm against PyTorch on the CPU, each engine in its own fresh process.
 
-    python -m benchmarks.speed            # all configs, LSTM and GRU (a few minutes)
-    python -m benchmarks.speed --quick    # the small config only, a few seconds
+    python -m benchmarks.speed                         # all configs, LSTM and GRU (~15 min)
+    python -m benchmarks.speed --configs small --rounds 9
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.speed   # if a VM sets them
 
-For each config and cell it prints training tokens/s (forward + backward + clipping + SGD
-step), evaluation tokens/s (forward + loss), the same for PyTorch with the same sizes and
-thread count, the ratio rnnlm / PyTorch, the FLOPs per training token and the fraction of the
-GEMM ceiling (a 2048^3 float32 product measured in this run). Rounds alternate between the
-two engines so that drifting machine speed hits both alike; the medians are reported.
-PyTorch is optional (`pip install torch==2.13.0`); without it that column says so.
+Method. For every config, cell and round, a fresh process per engine builds the model, warms
+it up, then measures training tokens/s (forward + backward + clipping by global norm + SGD
+step, state carried) and evaluation tokens/s (forward + loss, nothing kept for a backward),
+each for at least ``--seconds``. The two engines never share a process or run at once; they
+alternate, and which of them goes first alternates by round, so a machine whose speed drifts
+(shared hosts swing 15-30% within a minute) hits both alike. Reported per row: the median
+tokens/s of each engine over the rounds, and the median and the spread (min-max) of the
+per-round ratio rnnlm / PyTorch. A ratio is only as good as its spread.
+
+PyTorch gets its best ordinary settings: threads = cores, time-major input (its native LSTM
+and GRU layout), ``zero_grad(set_to_none=True)``, its own (foreach) clipping and SGD, and
+``inference_mode`` for evaluation. rnnlm's row also gives the output layer's three matrix
+products alone (forward, weight gradient, input gradient; numpy, the engine's layouts) as
+tokens/s: the most that rnnlm could train at if everything else were free.
+
+The header names the CPU, the cores, numpy's BLAS and its kernel (threadpoolctl), PyTorch's
+BLAS, and the 2048^3 float32 GEMM ceiling of each, measured in this run. PyTorch is optional
+(``pip install torch==2.13.0 threadpoolctl``); without it rnnlm is measured alone.
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
-
-from rnnlm import SGD, LanguageModel, clip_grad_norm
 
 VOCAB = 10_000
 # name: (embed, hidden, layers, batch, bptt, tied)
@@ -29,10 +43,32 @@ CONFIGS = {
     "record": (400, 400, 2, 20, 35, True),      # the PTB 60-minute record's model
 }
 BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
+ENGINES = ("rnnlm", "torch")
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_description():
+    """'AMD EPYC, 2 cores (avx2)' from /proc/cpuinfo, with the widest vector units named."""
+    name, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == "unknown CPU":
+                    name = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    units = [f for f in ("avx2", "avx512f", "amx_tile") if f in flags]
+    return f"{name}, {cores()} cores" + (f" ({', '.join(units)})" if units else "")
 
 
 def blas_description():
-    """Which BLAS numpy runs and with how many threads (threadpoolctl if installed)."""
+    """(threads, 'openblas 0.3.31 kernel Haswell, 2 threads') of numpy's BLAS (threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -45,16 +81,15 @@ def blas_description():
     return None, "no BLAS found by threadpoolctl"
 
 
-def gemm_ceiling(size=2048, repeats=3):
-    """Best float32 GFLOP/s of a size^3 matrix product: the ceiling for our big products."""
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    out = np.empty_like(a)
+def gemm_ceiling(matmul, a, repeats=3):
+    """Best GFLOP/s of a square product ``matmul(a, a)``: the ceiling for our big products."""
+    matmul(a, a)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        np.matmul(a, a, out=out)
+        matmul(a, a)
         best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
+    return 2 * a.shape[0] ** 3 / best / 1e9
 
 
 def train_flops_per_token(cell, embed, hidden, layers):
@@ -65,8 +100,13 @@ def train_flops_per_token(cell, embed, hidden, layers):
     return 3 * forward
 
 
+# --- the engines, each measured in a process of its own ---------------------------------------
+
 class RnnlmRunner:
     def __init__(self, cell, embed, hidden, layers, batch, bptt, tied):
+        from rnnlm import SGD, LanguageModel, clip_grad_norm
+
+        self.clip = clip_grad_norm
         self.model = LanguageModel(VOCAB, cell=cell, num_layers=layers, embed_size=embed,
                                    hidden_size=hidden, tie_weights=tied, seed=0)
         self.opt = SGD(1.0)
@@ -78,23 +118,41 @@ class RnnlmRunner:
         m = self.model.train()
         m.forward(self.x, self.t)
         m.backward()
-        clip_grad_norm(m.grads, 0.25)
+        self.clip(m.grads, 0.25)
         self.opt.step(m.params, m.grads)
 
     def eval_step(self):
         self.model.eval().forward(self.x, self.t)
 
+    def products_step(self):
+        """The output layer's three products alone, in the engine's layouts (tied: the
+        embedding matrix (V, H) read transposed)."""
+        if not hasattr(self, "_prod"):
+            m, rng = self.model, np.random.default_rng(1)
+            n, h = self.x.size, m.config.hidden_size
+            W = m.params["out.W"] if "out.W" in m.params else m.params["embed.W"].T
+            self._prod = (rng.standard_normal((n, h), dtype=np.float32), W,
+                          np.empty((n, VOCAB), np.float32), np.empty(W.shape, np.float32),
+                          np.empty((n, h), np.float32))
+        hs, W, z, dW, dh = self._prod
+        np.matmul(hs, W, out=z)               # logits
+        np.matmul(hs.T, z, out=dW)            # weight gradient (z standing in for dz)
+        np.matmul(z, W.T, out=dh)             # input gradient
+
 
 class TorchRunner:
-    """The same model in PyTorch, given its fastest layout (time-major, fused cuDNN-style cells)."""
+    """The same model in PyTorch with its best ordinary settings (see the module docstring)."""
 
-    def __init__(self, torch, cell, embed, hidden, layers, batch, bptt, tied):
+    def __init__(self, cell, embed, hidden, layers, batch, bptt, tied):
+        import torch
+
+        torch.set_num_threads(cores())
         nn = torch.nn
         self.torch, self.cell = torch, cell
         torch.manual_seed(0)
         rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.embed = nn.Embedding(VOCAB, embed)
-        self.rnn = rnn_class(embed, hidden, layers)
+        self.rnn = rnn_class(embed, hidden, layers)          # time-major: (T, B, features)
         self.out = nn.Linear(hidden, VOCAB)
         if tied:
             self.out.weight = self.embed.weight
@@ -121,82 +179,134 @@ class TorchRunner:
         self.opt.step()
 
     def eval_step(self):
-        with self.torch.no_grad():
+        with self.torch.inference_mode():
             self._loss()
 
 
-def tokens_per_second(step, tokens, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
+def tokens_per_second(step, tokens, seconds, warmup=2):
+    """Run ``step`` for at least ``seconds`` (and 3 steps) after ``warmup`` steps."""
+    for _ in range(warmup):
         step()
-    return tokens * steps / (time.perf_counter() - start)
+    steps, start = 0, time.perf_counter()
+    while True:
+        step()
+        steps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and steps >= 3:
+            return tokens * steps / elapsed
 
 
-def measure(runners, tokens, steps, rounds):
-    """Median tokens/s of train and eval for each runner, rounds interleaved across runners."""
-    for r in runners.values():          # warm up: buffers, caches, lazy initialisation
-        r.train_step()
-        r.eval_step()
-    samples = {(name, kind): [] for name in runners for kind in ("train", "eval")}
-    for _ in range(rounds):
-        for name, r in runners.items():
-            samples[name, "train"].append(tokens_per_second(r.train_step, tokens, steps))
-            samples[name, "eval"].append(tokens_per_second(r.eval_step, tokens, steps))
-    return {key: statistics.median(v) for key, v in samples.items()}
+def worker(engine, config, cell, seconds):
+    """One engine's measurement in this process: a JSON line on stdout."""
+    sizes = CONFIGS[config]
+    tokens = sizes[3] * sizes[4]
+    runner = (RnnlmRunner if engine == "rnnlm" else TorchRunner)(cell, *sizes)
+    result = {"train": tokens_per_second(runner.train_step, tokens, seconds),
+              "eval": tokens_per_second(runner.eval_step, tokens, seconds)}
+    if engine == "rnnlm":
+        result["products"] = tokens_per_second(runner.products_step, tokens, seconds / 2)
+    print(json.dumps(result), flush=True)
+
+
+def torch_info():
+    """PyTorch's version, threads, BLAS and GEMM ceiling, as a JSON line (a process of its own)."""
+    import torch
+
+    torch.set_num_threads(cores())
+    shown = torch.__config__.show()
+    blas = next((part.split("=", 1)[1] for part in shown.replace(",", "\n").split()
+                 if part.startswith("BLAS_INFO=")), "unknown")
+    capability = next((line.split(":", 1)[1].strip() for line in shown.splitlines()
+                       if "CPU capability" in line), "unknown")
+    a = torch.randn(2048, 2048)
+    print(json.dumps({"version": torch.__version__, "threads": torch.get_num_threads(),
+                      "blas": blas, "capability": capability,
+                      "ceiling": gemm_ceiling(torch.mm, a)}), flush=True)
+
+
+def run_worker(*args):
+    """Run this module in a fresh process with ``args``; its JSON line, or None on failure."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.speed", *args],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small config, few steps")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--cells", nargs="+", choices=list(BLOCKS), default=["lstm", "gru"])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per row (at least 7 for "
+                        "a ratio worth quoting)")
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="timed seconds per measurement (train, then eval)")
     parser.add_argument("--no-torch", action="store_true", help="measure rnnlm alone")
+    parser.add_argument("--worker", nargs=4, metavar=("ENGINE", "CONFIG", "CELL", "SECONDS"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--torch-info", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.configs, args.rounds = ["small"], 2
+    if args.worker:
+        engine, config, cell, seconds = args.worker
+        return worker(engine, config, cell, float(seconds))
+    if args.torch_info:
+        return torch_info()
 
-    threads, blas = blas_description()
-    try:
-        if args.no_torch:
-            raise ImportError("--no-torch")
-        import torch
-        if threads:
-            torch.set_num_threads(threads)
-        peer = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
-    except ImportError:
-        torch, peer = None, "PyTorch not installed: its column is skipped (pip install torch==2.13.0)"
+    _, blas = blas_description()
+    info = None if args.no_torch else run_worker("--torch-info")
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    ceiling = gemm_ceiling(lambda x, y: np.matmul(x, y), a)
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    ceiling = gemm_ceiling()
-    print(f"numpy {np.__version__}, {blas}; {peer}")
-    print(f"OpenBLAS environment: {env or 'unset'}; GEMM ceiling (2048^3 float32): "
-          f"{ceiling:.0f} GFLOP/s")
+    print(f"CPU: {cpu_description()}")
+    print(f"numpy {np.__version__}, {blas}; OpenBLAS environment: {env or 'unset'}; "
+          f"GEMM ceiling (2048^3 float32) {ceiling:.0f} GFLOP/s")
+    if info is None:
+        print("PyTorch: not measured (--no-torch, or not installed: pip install torch==2.13.0)")
+    else:
+        print(f"PyTorch {info['version']}, BLAS {info['blas']}, CPU capability "
+              f"{info['capability']}, {info['threads']} threads; GEMM ceiling "
+              f"{info['ceiling']:.0f} GFLOP/s")
+    print(f"{args.rounds} rounds, each engine in a fresh process, alternating; medians, and "
+          f"the per-round ratio as median (min-max)")
     print()
-    print("| config | cell | rnnlm train tok/s | PyTorch train tok/s | ratio | "
-          "rnnlm eval tok/s | PyTorch eval tok/s | ratio | eval/train | GFLOP/token | "
-          "GEMM ceiling |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| config | cell | rnnlm train tok/s | PyTorch train tok/s | train ratio | "
+          "rnnlm eval tok/s | PyTorch eval tok/s | eval ratio | output products alone tok/s |"
+          " GEMM share |")
+    print("|---|---|---:|---:|---|---:|---:|---|---:|---:|")
+    engines = ("rnnlm",) if info is None else ENGINES
     for name in args.configs:
-        embed, hidden, layers, batch, bptt, tied = CONFIGS[name]
-        tokens = batch * bptt
+        embed, hidden, layers, *_ = CONFIGS[name]
         for cell in args.cells:
-            runners = {"rnnlm": RnnlmRunner(cell, *CONFIGS[name])}
-            if torch is not None:
-                runners["torch"] = TorchRunner(torch, cell, *CONFIGS[name])
-            steps = 3 if args.quick else max(3, int(4000 / tokens / (1 + hidden / 200)))
-            r = measure(runners, tokens, steps, args.rounds)
-            flops = train_flops_per_token(cell, embed, hidden, layers)
-            frac = flops * r["rnnlm", "train"] / (ceiling * 1e9)
-            if torch is not None:
-                peer_train, peer_eval = r["torch", "train"], r["torch", "eval"]
-                cols = (f"{peer_train:,.0f} | {r['rnnlm', 'train'] / peer_train:.2f} | "
-                        f"{r['rnnlm', 'eval']:,.0f} | {peer_eval:,.0f} | "
-                        f"{r['rnnlm', 'eval'] / peer_eval:.2f}")
+            rounds = []
+            for r in range(args.rounds):
+                order = engines if r % 2 == 0 else engines[::-1]
+                got = {e: run_worker("--worker", e, name, cell, str(args.seconds))
+                       for e in order}
+                if all(got.values()):
+                    rounds.append(got)
+            if not rounds:
+                print(f"| {name} | {cell} | failed |", flush=True)
+                continue
+            med = {(e, k): statistics.median(g[e][k] for g in rounds)
+                   for e in engines for k in ("train", "eval")}
+            products = statistics.median(g["rnnlm"]["products"] for g in rounds)
+            share = train_flops_per_token(cell, embed, hidden, layers) * med["rnnlm", "train"] \
+                / (ceiling * 1e9)
+            if info is None:
+                peer = "- | - | " + f"{med['rnnlm', 'eval']:,.0f} | - | -"
             else:
-                cols = f"- | - | {r['rnnlm', 'eval']:,.0f} | - | -"
-            print(f"| {name} | {cell} | {r['rnnlm', 'train']:,.0f} | {cols} | "
-                  f"{r['rnnlm', 'eval'] / r['rnnlm', 'train']:.1f} | {flops / 1e9:.4f} | "
-                  f"{frac:.0%} |", flush=True)
+                ratios = {k: [g["rnnlm"][k] / g["torch"][k] for g in rounds]
+                          for k in ("train", "eval")}
+                peer = (f"{med['torch', 'train']:,.0f} | {spread(ratios['train'])} | "
+                        f"{med['rnnlm', 'eval']:,.0f} | {med['torch', 'eval']:,.0f} | "
+                        f"{spread(ratios['eval'])}")
+            print(f"| {name} | {cell} | {med['rnnlm', 'train']:,.0f} | {peer} | "
+                  f"{products:,.0f} | {share:.0%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def _picker(greedy, temperature, top_k, top_p, rng):
     return pick
 
 
-_NUCLEUS_GUESS = 256     # top-p: sort this many most probable tokens first, not all V
+_NUCLEUS_GUESS = 256     # top-p: look for the nucleus among this many most probable first
 
 
 def _most_probable(z, c):
@@ -193,9 +193,10 @@ def _most_probable(z, c):
 def _draw(z, e, temperature, top_k, top_p, rng):
     """One token per row of z (B, V), from the tempered, truncated distribution.
 
-    The candidates are all V tokens, in id order (plain sampling needs no sort), or, with
-    top-k / top-p, the most probable ones, largest first. One uniform number per row is then
-    located in the cumulative weights of the candidates.
+    The candidates are all V tokens in id order (plain sampling needs no order), the k most
+    probable largest first (top-k), or the nucleus (top-p): the most probable tokens, largest
+    first (ties by id), kept while the mass before them is below p. One uniform number per row
+    is then located in the cumulative weights of the candidates.
     """
     B, V = z.shape
     m = z.max(axis=1, keepdims=True)
@@ -207,27 +208,47 @@ def _draw(z, e, temperature, top_k, top_p, rng):
                       / temperature)
 
     k = V if top_k is None else min(top_k, V)
-    cand = mass = None
-    if top_p is not None and k == V > _NUCLEUS_GUESS:
-        # The nucleus usually lies among the first few hundred tokens: when their mass
-        # reaches p in every row, only they need sorting (a full sort of 10k costs ~0.7 ms).
-        guess = _most_probable(z, _NUCLEUS_GUESS)
-        w, mass = weights(guess), weights(None).sum(axis=1, keepdims=True)
-        if (w.sum(axis=1, keepdims=True) >= top_p * mass).all():
-            cand = guess
-    if cand is None:
-        cand = _most_probable(z, k) if k < V or top_p is not None else None
-        w, mass = weights(cand), None
+    if top_p is not None and k == V:
+        return _draw_nucleus(weights(None), top_p, rng)
+    cand = _most_probable(z, k) if k < V else None      # k < V: a partition and a sort of k
+    w = weights(cand)
     cum = np.cumsum(w, axis=1)
     if top_p is not None:
         # Keep a token while the mass before it is below p: the first one always stays.
-        mass = cum[:, -1:] if mass is None else mass
-        w = np.where(cum - w < top_p * mass, w, 0.0)
+        w = np.where(cum - w < top_p * cum[:, -1:], w, 0.0)
         cum = np.cumsum(w, axis=1)
     total = cum[:, -1]
     u = np.minimum(rng.random(B) * total, np.nextafter(total, 0))  # u < total: never past the end
     j = (cum <= u[:, None]).sum(axis=1)     # the first index whose cumulative weight exceeds u
     return j if cand is None else cand[np.arange(B), j]
+
+
+def _draw_nucleus(w, top_p, rng):
+    """Top-p over the weights w (B, V) without an argsort of V, which costs several times the
+    model's step: the weights are sorted as values (a vectorised sort), only the few hundred
+    largest when they hold the nucleus, and the rank drawn is mapped back to its token (among
+    equal weights by id, the order a stable argsort gives)."""
+    B, V = w.shape
+    target = top_p * w.sum(axis=1)          # the nucleus's mass reaches this
+    top = w
+    # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
+    if V > _NUCLEUS_GUESS and (target <= _NUCLEUS_GUESS).all():
+        guess = np.partition(w, V - _NUCLEUS_GUESS, axis=1)[:, V - _NUCLEUS_GUESS:]
+        if (guess.sum(axis=1) >= target).all():
+            top = guess
+    ranked = np.sort(top, axis=1)[:, ::-1]                  # (B, C) largest first
+    cum = np.cumsum(ranked, axis=1)
+    ids = np.empty(B, dtype=np.intp)
+    for b in range(B):
+        # ranks 0..last: the first whose cumulative mass reaches the target is the last kept
+        last = min(int(np.searchsorted(cum[b], target[b], side="left")), cum.shape[1] - 1)
+        kept = cum[b, last]
+        u = min(rng.random() * kept, np.nextafter(kept, 0))
+        j = int(np.searchsorted(cum[b], u, side="right"))  # cum[j] > u: j <= last
+        tied = np.flatnonzero(w[b] == ranked[b, j])
+        ids[b] = tied[0] if len(tied) == 1 else \
+            tied[j - np.count_nonzero(ranked[b, :j] > ranked[b, j])]
+    return ids
 
 
 def _sample(model, logits, pick, n, length, end_id, vocab, on_text):

@@ -295,3 +295,32 @@ def test_bad_options_are_one_line_usage_errors(word_ckpt, options, message):
     with pytest.raises(UsageError, match=message) as e:
         generate(word_ckpt, "Tom", **options)
     assert "\n" not in str(e.value)
+
+
+def _nucleus_by_argsort(z, top_p, temperature, rng):
+    """The nucleus as a stable argsort of all V defines it: the reference for the sort-free
+    sampler, drawing the same uniform numbers."""
+    w = np.exp((z - z.max(axis=1, keepdims=True)) / temperature)
+    order = np.argsort(-z, axis=1, kind="stable")
+    ws = np.take_along_axis(w, order, axis=1)
+    cum = np.cumsum(ws, axis=1)
+    ws = np.where(cum - ws < top_p * w.sum(axis=1, keepdims=True), ws, 0.0)
+    cum = np.cumsum(ws, axis=1)
+    u = np.minimum(rng.random(len(z)) * cum[:, -1], np.nextafter(cum[:, -1], 0))
+    return order[np.arange(len(z)), (cum <= u[:, None]).sum(axis=1)]
+
+
+@pytest.mark.parametrize("V, scale, top_p, temperature", [
+    (300, 2.5, 0.9, 1.0), (1000, 0.05, 0.9, 1.0), (1000, 4.0, 0.5, 1.0), (1000, 4.0, 0.95, 0.7),
+    (5000, 0.5, 0.3, 1.3)])
+def test_top_p_draws_the_token_a_stable_argsort_would(V, scale, top_p, temperature):
+    """Flat and peaked rows (the nucleus beyond and within the first 256), with ties: logits
+    rounded to a few values so that many tokens share a weight, ordered by id among them."""
+    rng = np.random.default_rng(V)
+    z = np.round(rng.normal(size=(6, V)) * scale, 1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    got = np.concatenate([_draw(z, e, temperature, None, top_p, np.random.default_rng(s))
+                          for s in range(40)])
+    want = np.concatenate([_nucleus_by_argsort(z, top_p, temperature, np.random.default_rng(s))
+                           for s in range(40)])
+    assert (got == want).all()
