@@ -118,8 +118,9 @@ class RnnlmRunner:
         m = self.model.train()
         m.forward(self.x, self.t)
         m.backward()
-        self.clip(m.grads, 0.25)
-        self.opt.step(m.params, m.grads)
+        rows = m.grad_rows                  # as the trainer does: the embedding's rows only
+        self.clip(m.grads, 0.25, rows)
+        self.opt.step(m.params, m.grads, rows)
 
     def eval_step(self):
         self.model.eval().forward(self.x, self.t)

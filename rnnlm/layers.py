@@ -35,6 +35,7 @@ class Embedding:
         self.grads = {"W": np.zeros_like(W)}
         self.shared = shared        # tied: another layer writes grads["W"] before backward
         self._touched = None        # rows written by the last backward (cleared next time)
+        self.rows = None            # untied: those rows (unique), the only non-zero ones
 
     def forward(self, ids):
         self._ids = np.ascontiguousarray(ids.T).ravel()          # time-major order
@@ -52,7 +53,7 @@ class Embedding:
                 grad[...] = 0
             else:
                 grad[self._touched] = 0
-            self._touched = np.unique(self._ids)
+            self._touched = self.rows = np.unique(self._ids)
         np.add.at(grad, self._ids, time_major(dout).reshape(-1, E))
 
 

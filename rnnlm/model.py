@@ -172,6 +172,14 @@ class LanguageModel:
             dh = layer.backward(dropout.backward(dh))
         self.embed.backward(self.dropouts[0].backward(dh))
 
+    @property
+    def grad_rows(self):
+        """{name: row ids} of the gradients that are zero outside those rows after the last
+        ``backward``: the untied embedding's, whose matrix a step touches at most B*T rows of.
+        ``clip_grad_norm`` and ``SGD.step`` take it to skip the rest ({} when tied)."""
+        rows = self.embed.rows
+        return {} if self.config.tie_weights or rows is None else {"embed.W": rows}
+
     def step_logits(self, ids):
         """One generation step without dropout: ids (B,) -> logits (B, V), state carried."""
         ids = np.asarray(ids).reshape(-1, 1)

@@ -1,7 +1,9 @@
 """Optimizers that update parameter dicts in place, and clipping by global norm.
 
 ``params`` and ``grads`` are dicts name -> array with the same keys (as LanguageModel keeps
-them). An array that appears under two names is updated once.
+them). An array that appears under two names is updated once. ``rows`` (optional, as
+``LanguageModel.grad_rows`` gives it) names gradients that are zero outside some rows: scaling
+and SGD then touch those rows only, with the same result to the last bit.
 """
 
 import math
@@ -29,20 +31,24 @@ def global_norm(grads):
     return math.sqrt(total)
 
 
-def clip_grad_norm(grads, max_norm):
+def clip_grad_norm(grads, max_norm, rows=None):
     """Scale all gradients in place so their global norm is at most ``max_norm``.
 
     Returns the norm before clipping (inf or nan if a gradient is not finite; then nothing is
-    scaled and the caller should skip the step).
+    scaled and the caller should skip the step). The norm reads every element (its sum keeps
+    the order it always had); ``rows`` only spares the scaling the rows that are zero.
     """
     norm = global_norm(grads)
     if math.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
-        seen = set()
-        for g in grads.values():
+        rows, seen = rows or {}, set()
+        for name, g in grads.items():
             if id(g) not in seen:
                 seen.add(id(g))
-                g *= scale
+                if name in rows:
+                    g[rows[name]] *= scale
+                else:
+                    g *= scale
     return norm
 
 
@@ -53,8 +59,12 @@ class SGD:
         self.lr = float(lr)
         self._scratch = {}
 
-    def step(self, params, grads):
+    def step(self, params, grads, rows=None):
         for name, p, g in _unique(params, grads):
+            if rows and name in rows:
+                r = rows[name]
+                p[r] -= g[r] * self.lr               # the rows a step touched, nothing else
+                continue
             buf = self._scratch.get(name)
             if buf is None or buf.shape != g.shape or buf.dtype != g.dtype:
                 buf = self._scratch[name] = np.empty_like(g)
@@ -78,7 +88,8 @@ class Adam:
         self.t = 0
         self.m, self.v = {}, {}
 
-    def step(self, params, grads):
+    def step(self, params, grads, rows=None):
+        """``rows`` is accepted and ignored: Adam's moments decay in every row, every step."""
         self.t += 1
         b1, b2 = self.betas
         # Bias corrections folded into one step size and one eps (as in the paper's Alg. 1 note).

@@ -309,9 +309,10 @@ class Trainer:
                 self.opt.lr = self.schedule.step_lr(st)
                 loss = model.forward(x, t)
                 model.backward()
-                norm = clip_grad_norm(model.grads, cfg.clip or math.inf)
+                rows = model.grad_rows
+                norm = clip_grad_norm(model.grads, cfg.clip or math.inf, rows)
                 if math.isfinite(loss) and math.isfinite(norm):
-                    self.opt.step(model.params, model.grads)
+                    self.opt.step(model.params, model.grads, rows)
                     bad_steps = 0
                 else:
                     bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)

@@ -92,3 +92,28 @@ def test_tied_model_gradient_norm_counts_the_shared_matrix_once():
     assert clip_grad_norm(grads, expected / 2) == pytest.approx(expected)
     for name, g in m.grads.items():
         np.testing.assert_allclose(g, before[name] / 2, rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("clip", [0.05, 100.0])
+def test_sparse_embedding_rows_give_the_dense_update_to_the_last_bit(clip):
+    """Clipping and SGD over the rows a step touched equal the whole-matrix passes exactly
+    (clip 0.05 scales every step, 100 never does)."""
+    rng = np.random.default_rng(0)
+    models = [LanguageModel(50, cell="lstm", num_layers=1, embed_size=6, hidden_size=7,
+                            dropout=0.2, seed=1) for _ in range(2)]
+    opts = [SGD(1.0), SGD(1.0)]
+    for step in range(5):
+        x, t = rng.integers(0, 50, (3, 4)), rng.integers(0, 50, (3, 4))
+        for sparse, (m, opt) in enumerate(zip(models, opts)):
+            m.train().forward(x, t)
+            m.backward()
+            rows = m.grad_rows if sparse else None
+            assert not sparse or len(rows["embed.W"]) <= x.size
+            clip_grad_norm(m.grads, clip, rows)
+            opt.step(m.params, m.grads, rows)
+        for name in models[0].params:
+            assert np.array_equal(models[0].params[name], models[1].params[name]), (step, name)
+    tied = LanguageModel(50, cell="gru", embed_size=7, hidden_size=7, tie_weights=True)
+    tied.train().forward(x, t)
+    tied.backward()
+    assert tied.grad_rows == {}             # the output layer fills every row of the shared one
