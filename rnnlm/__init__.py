@@ -15,6 +15,7 @@ from .errors import CheckpointError, DataError, RnnlmError, UsageError  # noqa: 
 from .evaluation import evaluate  # noqa: E402
 from .generation import generate  # noqa: E402
 from .gradients import gradient_flow  # noqa: E402
+from .interop import export_torch, import_torch  # noqa: E402
 from .model import LanguageModel  # noqa: E402
 from .optim import SGD, Adam, clip_grad_norm  # noqa: E402
 from .probe import probe  # noqa: E402
@@ -23,6 +24,6 @@ from .training import TrainResult, train  # noqa: E402
 __all__ = [
     "LanguageModel", "ModelConfig", "TrainConfig", "SGD", "Adam", "clip_grad_norm",
     "Vocabulary", "Corpus", "load_corpus", "train", "TrainResult", "evaluate", "generate",
-    "probe", "gradient_flow", "Checkpoint", "load", "save",
+    "probe", "gradient_flow", "export_torch", "import_torch", "Checkpoint", "load", "save",
     "RnnlmError", "UsageError", "DataError", "CheckpointError", "__version__",
 ]

@@ -1,8 +1,8 @@
 """The command line: thin Typer commands over the Python API (Typer is imported only here,
 in this package). One module per group of commands: ``train``; ``text`` (eval, generate,
 inspect-gates); ``probe`` and ``gradients`` (why gates win, measured); ``runs`` (the runs
-log); ``models`` (models, info); ``app`` holds the application they register with and the
-options they share.
+log); ``models`` (models, info); ``interop`` (export, import: PyTorch); ``app`` holds the
+application they register with and the options they share.
 
 Errors rnnlm expects (RnnlmError) and usage errors Typer finds become one line on stderr,
 ``rnnlm: error: ...``, and exit 2 (bad usage) or 1 (bad files, data, checkpoints).
@@ -14,7 +14,7 @@ import typer
 
 from .. import display
 from ..errors import RnnlmError
-from . import gradients, models, probe, runs, text, train  # noqa: F401  (registers the commands)
+from . import gradients, interop, models, probe, runs, text, train  # noqa: F401  (registers)
 from .app import _TyperUsageError, app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,135 @@
+"""rnnlm's models as PyTorch modules, to train on where two CPU cores are not enough (needs
+PyTorch; no other part of rnnlm imports it).
+
+    from rnnlm.torch import RNNLM
+    model = RNNLM.from_safetensors("lstm.safetensors")    # written by `rnnlm export`
+    logits, state = model(ids)                           # ids (T, B) int64 -> (T, B, V)
+    ...                                                  # train it as any nn.Module
+    model.save_safetensors("lstm-more.safetensors")      # then `rnnlm import` it back
+
+The module is PyTorch's ``word_language_model`` layout (``encoder``, ``rnn``, ``decoder``,
+time-major input): nn.LSTM and nn.RNN as they are, and for the GRU ``RnnlmGRU``, rnnlm's own
+function (reset gate before the recurrent product, z weighting the candidate), which nn.GRU
+does not compute. Files are read and written by ``rnnlm.interop``: never pickled.
+"""
+
+import torch
+from torch import nn
+
+from . import interop
+
+
+class RnnlmGRU(nn.Module):
+    """rnnlm's GRU over time-major input (T, B, D), stacked, per layer in rnnlm's orientation:
+    ``weight_x_l{k}`` (D, 3H), ``weight_h_l{k}`` (H, 3H), ``bias_l{k}`` (3H,), packed [z, r, n]:
+
+        z = sigmoid(x Wxz + h Whz + bz),  r = sigmoid(x Wxr + h Whr + br)
+        n = tanh(x Wxn + (r * h) Whn + bn),  h' = (1 - z) * h + z * n
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        for k in range(num_layers):
+            D = input_size if k == 0 else hidden_size
+            G = 3 * hidden_size
+            self.register_parameter(f"weight_x_l{k}", nn.Parameter(torch.zeros(D, G)))
+            self.register_parameter(f"weight_h_l{k}", nn.Parameter(torch.zeros(hidden_size, G)))
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.zeros(G)))
+
+    def forward(self, x, h0=None):
+        T, B, _ = x.shape
+        H = self.hidden_size
+        if h0 is None:
+            h0 = x.new_zeros(self.num_layers, B, H)
+        finals = []
+        for k in range(self.num_layers):
+            Wx, Wh, b = (getattr(self, f"{n}_l{k}") for n in ("weight_x", "weight_h", "bias"))
+            A = x @ Wx + b                                   # all steps' input projections
+            h, outs = h0[k], []
+            for t in range(T):
+                zr = torch.sigmoid(A[t, :, : 2 * H] + h @ Wh[:, : 2 * H])
+                z, r = zr[:, :H], zr[:, H:]
+                n = torch.tanh(A[t, :, 2 * H :] + (r * h) @ Wh[:, 2 * H :])
+                h = h + z * (n - h)
+                outs.append(h)
+            x = torch.stack(outs)
+            finals.append(h)
+        return x, torch.stack(finals)
+
+
+class RNNLM(nn.Module):
+    """Embedding -> stacked LSTM / RNN / rnnlm GRU -> linear, as ``word_language_model``.
+
+    forward(ids (T, B), state=None) -> (logits (T, B, V), state); the state is what the
+    recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. ``vocab``
+    (tokens in id order), ``level`` and ``config`` (rnnlm's settings) come with the file.
+    """
+
+    def __init__(self, config, vocab, level="word"):
+        super().__init__()
+        c = self.config = config
+        self.vocab, self.level = list(vocab), level
+        self.encoder = nn.Embedding(c.vocab_size, c.embed_size)
+        if c.cell == "gru":
+            self.rnn = RnnlmGRU(c.embed_size, c.hidden_size, c.num_layers)
+        else:
+            kind = nn.LSTM if c.cell == "lstm" else nn.RNN
+            self.rnn = kind(c.embed_size, c.hidden_size, c.num_layers)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.tie_weights:
+            self.decoder.weight = self.encoder.weight
+
+    def forward(self, ids, state=None):
+        out, state = self.rnn(self.encoder(ids), state)
+        return self.decoder(out), state
+
+    @classmethod
+    def from_safetensors(cls, path):
+        """The module of a file written by ``rnnlm export`` (either layout) or by
+        ``save_safetensors``; rnnlm's specials come first in its vocabulary, as in rnnlm."""
+        config, params, vocab = interop.read(path)
+        module = cls(config, vocab.tokens, vocab.level)
+        module.load_rnnlm_params(params)
+        return module
+
+    def load_rnnlm_params(self, params):
+        """Set the weights from rnnlm's parameters (name -> numpy array)."""
+        c = self.config
+        if c.cell == "gru":
+            state = {"encoder.weight": params["embed.W"], "decoder.bias": params["out.b"]}
+            for k in range(c.num_layers):
+                state[f"rnn.weight_x_l{k}"] = params[f"gru{k}.Wx"]
+                state[f"rnn.weight_h_l{k}"] = params[f"gru{k}.Wh"]
+                state[f"rnn.bias_l{k}"] = params[f"gru{k}.b"]
+            state["decoder.weight"] = params["embed.W"] if c.tie_weights else params["out.W"].T
+        else:
+            state = interop.torch_tensors(params, c)
+        self.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+
+    def rnnlm_params(self):
+        """The weights as rnnlm's parameters (name -> float32 numpy array)."""
+        c = self.config
+        s = {k: v.detach().cpu().float().numpy() for k, v in self.state_dict().items()}
+        params = {"embed.W": s["encoder.weight"], "out.b": s["decoder.bias"]}
+        if not c.tie_weights:
+            params["out.W"] = s["decoder.weight"].T.copy()
+        for k in range(c.num_layers):
+            p = f"{c.cell}{k}"
+            if c.cell == "gru":
+                params.update({f"{p}.Wx": s[f"rnn.weight_x_l{k}"],
+                               f"{p}.Wh": s[f"rnn.weight_h_l{k}"], f"{p}.b": s[f"rnn.bias_l{k}"]})
+                continue
+            bias = s[f"rnn.bias_ih_l{k}"] + s[f"rnn.bias_hh_l{k}"]
+            params[f"{p}.Wx"] = interop._reorder(s[f"rnn.weight_ih_l{k}"], c.cell, 0).T.copy()
+            params[f"{p}.Wh"] = interop._reorder(s[f"rnn.weight_hh_l{k}"], c.cell, 0).T.copy()
+            params[f"{p}.b"] = interop._reorder(bias, c.cell, 0)
+        return params
+
+    def save_safetensors(self, path, layout=None):
+        """Write the module as ``rnnlm export`` does (torch layout, or rnnlm's for a GRU), for
+        ``rnnlm import``."""
+        from .data import Vocabulary
+        layout = layout or ("rnnlm" if self.config.cell == "gru" else "torch")
+        return interop.write(path, self.config, self.rnnlm_params(),
+                             Vocabulary(self.vocab, self.level), layout)

@@ -1,0 +1,194 @@
+"""rnnlm export / import and rnnlm.torch: the same function on both sides, round trips to the
+bit, a word_language_model-style model trained in PyTorch evaluated by rnnlm, bad files in one
+line. Needs PyTorch (skipped without it); the DDP example is a slow test."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, cli_env, run_cli
+
+import rnnlm
+from rnnlm import LanguageModel, Vocabulary, save
+from rnnlm.interop import read
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+from safetensors.torch import save_file  # noqa: E402
+
+from rnnlm.torch import RNNLM  # noqa: E402
+
+WORDS = ["<unk>", "<eos>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
+
+
+def trained_like(cell, layers, tied, seed=0):
+    """A small float32 model with every parameter (biases too) away from zero."""
+    return LanguageModel(len(WORDS), cell=cell, num_layers=layers, embed_size=6,
+                         hidden_size=6, tie_weights=tied, init_scale=0.5, dropout=0.1, seed=seed)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("tied", [False, True])
+def test_pytorch_computes_the_same_logits_and_the_round_trip_is_exact(tmp_path, cell, layers,
+                                                                      tied):
+    model = trained_like(cell, layers, tied)
+    vocab = Vocabulary(WORDS, "word")
+    save(tmp_path / "m.npz", model, vocab)
+    layout = "rnnlm" if cell == "gru" else "torch"
+    rnnlm.export_torch(tmp_path / "m.npz", tmp_path / "m.safetensors", layout)
+    module = RNNLM.from_safetensors(tmp_path / "m.safetensors")
+    ids = np.random.default_rng(1).integers(0, len(WORDS), (3, 7))    # (B, T)
+    ours = model.eval().forward(ids)                                   # (B, T, V)
+    with torch.no_grad():
+        theirs, _ = module(torch.as_tensor(ids.T.copy()))              # time-major
+    np.testing.assert_allclose(theirs.numpy().transpose(1, 0, 2), ours, atol=1e-5, rtol=0)
+
+    rnnlm.import_torch(tmp_path / "m.safetensors", tmp_path / "back.npz")
+    back = rnnlm.load(tmp_path / "back.npz")
+    assert back.vocab == vocab and back.model.config == model.config
+    assert back.model.params.keys() == model.params.keys()
+    for name, value in model.params.items():
+        assert back.model.params[name].dtype == value.dtype
+        assert np.array_equal(back.model.params[name], value), name
+
+    module.save_safetensors(tmp_path / "again.safetensors")          # the module's own way
+    config, params, again_vocab = read(tmp_path / "again.safetensors")
+    assert config == model.config and again_vocab == vocab
+    assert all(np.array_equal(params[k], v) for k, v in model.params.items())
+
+
+def test_the_torch_layout_is_word_language_models(tmp_path):
+    model = trained_like("lstm", 2, False)
+    save(tmp_path / "m.npz", model, Vocabulary(WORDS, "word"))
+    run_cli("export", tmp_path / "m.npz", tmp_path / "m.safetensors", cwd=tmp_path)
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
+        names, meta = set(f.keys()), f.metadata()
+        lstm = torch.nn.LSTM(6, 6, 2)
+        lstm.load_state_dict({k[4:]: f.get_tensor(k) for k in names if k.startswith("rnn.")})
+    assert names == {"encoder.weight", "decoder.weight", "decoder.bias"} | {
+        f"rnn.{w}_l{k}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") for k in (0, 1)}
+    assert json.loads(meta["vocab"]) == WORDS and meta["cell"] == "lstm"
+    # PyTorch's [i, f, g, o]: its input gate's rows are our second block
+    W = lstm.weight_ih_l0.detach().numpy()
+    assert np.array_equal(W[:6], model.params["lstm0.Wx"][:, 6:12].T)
+    gru = trained_like("gru", 1, False)
+    save(tmp_path / "g.npz", gru, Vocabulary(WORDS, "word"))
+    refused = run_cli("export", tmp_path / "g.npz", tmp_path / "g.safetensors", cwd=tmp_path,
+                      check=False)
+    assert refused.returncode == 2 and "--layout rnnlm" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and not (tmp_path / "g.safetensors").exists()
+
+
+class WordLanguageModel(torch.nn.Module):
+    """PyTorch's word_language_model RNNModel (LSTM, untied), as users have it."""
+
+    def __init__(self, ntoken, ninp, nhid, nlayers):
+        super().__init__()
+        self.encoder = torch.nn.Embedding(ntoken, ninp)
+        self.rnn = torch.nn.LSTM(ninp, nhid, nlayers)
+        self.decoder = torch.nn.Linear(nhid, ntoken)
+
+    def forward(self, x, hidden=None):
+        out, hidden = self.rnn(self.encoder(x), hidden)
+        return self.decoder(out), hidden
+
+
+def test_a_model_trained_in_pytorch_evaluates_in_rnnlm_to_pytorchs_perplexity(tmp_path):
+    lines = (REPO / "corpora/jenny/jenny.valid.txt").read_text().splitlines()[:60]
+    # word_language_model's Dictionary: words in order of appearance, <eos> after each line,
+    # so the specials are not first; no <unk> in its text, so one is appended
+    idx2word = []
+    for line in lines:
+        for w in line.split() + ["<eos>"]:
+            if w not in idx2word:
+                idx2word.append(w)
+    idx2word.append("<unk>")
+    word2idx = {w: i for i, w in enumerate(idx2word)}
+    ids = torch.tensor([word2idx[w] for line in lines for w in line.split() + ["<eos>"]])
+    torch.manual_seed(0)
+    net = WordLanguageModel(len(idx2word), 16, 16, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    data = ids[: len(ids) // 4 * 4].view(4, -1).t()
+    for start in range(0, 100, 20):                       # a few steps of training
+        x, y = data[start:start + 20], data[start + 1:start + 21]
+        logits, _ = net(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(idx2word)),
+                                                 y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():                                 # one stream from a zero state
+        logits, _ = net(ids[:-1, None])
+        nll = torch.nn.functional.cross_entropy(logits[:, 0].double(), ids[1:]).item()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "wlm.safetensors"))
+    (tmp_path / "idx2word.txt").write_text("\n".join(idx2word) + "\n")
+    (tmp_path / "text.txt").write_text("\n".join(lines) + "\n")
+    run_cli("import", tmp_path / "wlm.safetensors", tmp_path / "wlm.npz", "--vocab",
+            tmp_path / "idx2word.txt", cwd=tmp_path)
+    assert rnnlm.load(tmp_path / "wlm.npz").vocab.tokens[:2] == ("<unk>", "<eos>")
+    out = run_cli("eval", tmp_path / "wlm.npz", tmp_path / "text.txt", "--batch-size", "1",
+                  "--json", "--no-log", cwd=tmp_path).stdout
+    assert json.loads(out)["ppl"] == pytest.approx(math.exp(nll), rel=1e-4)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.write_bytes(b"\x80\x04\x95 pickled"), ["pickled PyTorch file", "safetensors"]),
+    (lambda p: p.write_bytes(b"PK\x03\x04 zipped torch.save"), ["pickled PyTorch file"]),
+    (lambda p: p.write_bytes(b"not a model at all"), ["not a safetensors file"]),
+    (lambda p: save_file({"weight": torch.ones(2, 2)}, str(p)), ["no 'encoder.weight'"]),
+    (lambda p: save_file(WordLanguageModel(10, 4, 4, 1).state_dict(), str(p)), ["--vocab"]),
+])
+def test_bad_files_are_one_line_and_exit_1(tmp_path, make, words):
+    make(tmp_path / "in.safetensors")
+    proc = run_cli("import", tmp_path / "in.safetensors", tmp_path / "out.npz", cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("rnnlm: error: ")
+    assert all(w in proc.stderr for w in words), proc.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_size_mismatch_or_a_vocabulary_without_eos_is_refused(tmp_path):
+    state = {k: v.contiguous() for k, v in WordLanguageModel(10, 4, 4, 1).state_dict().items()}
+    state["decoder.bias"] = torch.zeros(9)
+    save_file(state, str(tmp_path / "bad.safetensors"))
+    (tmp_path / "v.txt").write_text("\n".join(WORDS) + "\n")
+    proc = run_cli("import", tmp_path / "bad.safetensors", tmp_path / "o.npz", "--vocab",
+                   tmp_path / "v.txt", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "'decoder.bias' has shape (9,)" in proc.stderr
+    save_file({k: v.contiguous() for k, v in WordLanguageModel(10, 4, 4, 1).state_dict().items()},
+              str(tmp_path / "ok.safetensors"))
+    (tmp_path / "noeos.txt").write_text("\n".join(["<unk>"] + [f"w{i}" for i in range(9)]))
+    proc = run_cli("import", tmp_path / "ok.safetensors", tmp_path / "o.npz", "--vocab",
+                   tmp_path / "noeos.txt", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "no '<eos>'" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_ddp_example_trains_on_two_processes_and_imports_back(tmp_path):
+    text = (REPO / "corpora/jenny/jenny.valid.txt").read_text().splitlines()[:200]
+    vocab = Vocabulary(["<unk>", "<eos>", *sorted({w for line in text for w in line.split()})],
+                       "word")
+    model = LanguageModel(len(vocab), cell="lstm", num_layers=1, embed_size=8, hidden_size=8)
+    save(tmp_path / "m.npz", model, vocab)
+    (tmp_path / "train.txt").write_text("\n".join(text) + "\n")
+    run_cli("export", tmp_path / "m.npz", tmp_path / "m.safetensors", cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(REPO / "examples/continue_in_pytorch.py"), str(tmp_path / "m.safetensors"),
+         str(tmp_path / "train.txt"), str(tmp_path / "more.safetensors"), "--steps", "20",
+         "--batch-size", "4", "--bptt", "10"],
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(2 processes)" in proc.stdout
+    run_cli("import", tmp_path / "more.safetensors", tmp_path / "more.npz", cwd=tmp_path)
+    before = rnnlm.evaluate(tmp_path / "m.npz", tmp_path / "train.txt")["ppl"]
+    after = rnnlm.evaluate(tmp_path / "more.npz", tmp_path / "train.txt")["ppl"]
+    assert after < before                                 # it learned, and came back
