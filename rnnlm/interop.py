@@ -163,7 +163,8 @@ def _vocab_tokens(metadata, vocab_file, path):
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read vocabulary file '{vocab_file}': "
                         f"{getattr(e, 'strerror', None) or e}") from None
-    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    return [line.removesuffix("\r") for line in lines]     # a file written on Windows
 
 
 def _take(tensors, name, shape, path):
@@ -289,6 +290,8 @@ def read(path, vocab=None, level=None, cell=None):
     """
     if cell is not None and cell not in CELLS:
         raise UsageError(f"--cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    if level is not None and level not in SPECIALS:
+        raise UsageError(f"--level must be one of {', '.join(SPECIALS)}, got {level!r}")
     tensors, metadata = _read_file(path)
     if metadata.get("layout") == "rnnlm" or "embed.W" in tensors:
         fields, params = _rnnlm_layout(tensors, metadata, path)
@@ -299,6 +302,8 @@ def read(path, vocab=None, level=None, cell=None):
         raise DataError(f"'{path}': tensor '{min(tensors)}' is not part of the model")
     config = _config(fields, metadata, path)
     level = level or metadata.get("level") or "word"
+    if level not in SPECIALS:
+        raise DataError(f"'{path}': its metadata names an unknown level {level!r}")
     tokens = _vocab_tokens(metadata, vocab, path)
     if len(tokens) != config.vocab_size:
         raise DataError(f"'{path}': the vocabulary has {len(tokens):,} tokens, the embedding "

@@ -192,3 +192,18 @@ def test_the_ddp_example_trains_on_two_processes_and_imports_back(tmp_path):
     before = rnnlm.evaluate(tmp_path / "m.npz", tmp_path / "train.txt")["ppl"]
     after = rnnlm.evaluate(tmp_path / "more.npz", tmp_path / "train.txt")["ppl"]
     assert after < before                                 # it learned, and came back
+
+
+def test_a_character_model_travels_with_its_vocabulary(tmp_path):
+    vocab = Vocabulary(["<unk>", "\n", " ", "a", "b", "c"], "char")
+    model = LanguageModel(len(vocab), cell="rnn", num_layers=1, embed_size=4, hidden_size=5,
+                          init_scale=0.5, seed=2)
+    save(tmp_path / "c.npz", model, vocab)
+    run_cli("export", tmp_path / "c.npz", tmp_path / "c.safetensors", cwd=tmp_path)
+    run_cli("import", tmp_path / "c.safetensors", tmp_path / "back.npz", cwd=tmp_path)
+    back = rnnlm.load(tmp_path / "back.npz")
+    assert back.vocab == vocab and back.vocab.level == "char"
+    assert all(np.array_equal(back.model.params[k], v) for k, v in model.params.items())
+    bad = run_cli("import", tmp_path / "c.safetensors", tmp_path / "x.npz", "--level", "byte",
+                  cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "byte" in bad.stderr and len(bad.stderr.splitlines()) == 1
