@@ -63,6 +63,11 @@ def main(argv=None):
     model = RNNLM.from_safetensors(args.model).to(device)
     ids, _ = encode_file(args.corpus, Vocabulary(model.vocab, model.level))
     data = streams(ids, args.batch_size, rank, world).to(device)
+    if len(data) < args.bptt + 1:
+        raise SystemExit(f"continue_in_pytorch: error: each of the {world} processes gets "
+                         f"{len(data)} steps of {args.batch_size} streams, fewer than --bptt "
+                         f"{args.bptt} + 1: use a longer corpus, fewer streams or a smaller "
+                         "--bptt")
     net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None) \
         if distributed else model
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
@@ -86,12 +91,12 @@ def main(argv=None):
             print(f"step {step}: training perplexity {math.exp(mean):.2f} "
                   f"({world} process{'es' * (world > 1)})", flush=True)
             total = 0.0
+    if distributed:
+        dist.barrier()                      # all done training; rank 0 alone writes
+        dist.destroy_process_group()
     if rank == 0:
         model.save_safetensors(args.out)
         print(f"wrote {args.out}", flush=True)
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

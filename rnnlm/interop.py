@@ -101,54 +101,101 @@ def write(path, config, params, vocab, layout="torch"):
     return path
 
 
-def export_torch(checkpoint, path, layout="torch"):
+def export_torch(checkpoint, path, layout="torch", force=False):
     """Write a checkpoint (path, Checkpoint) as a safetensors file for PyTorch -> path.
 
     ``layout``: "torch" (word_language_model's names, for nn.LSTM / nn.RNN) or "rnnlm" (our
-    own names; the only way for a GRU).
+    own names; the only way for a GRU). An existing ``path`` is refused unless ``force``.
     """
     from .checkpoint import Checkpoint, load
+    _check_out(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint, path,
+               force)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load(checkpoint)
     return write(path, ckpt.model.config, ckpt.model.params, ckpt.vocab, layout)
 
 
 # --- reading ---------------------------------------------------------------------------------
 
+FLOATS = ("F16", "F32", "F64")              # what numpy reads; bfloat16 it does not
+MAX_HEADER = 100 << 20
+
+
+def _header(path, head, size):
+    """The safetensors header of a file (dict), or a one-line refusal of what the file is."""
+    length = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
+    if 2 <= length <= min(MAX_HEADER, size - 8) and head[8:9] == b"{":
+        with open(path, "rb") as f:
+            f.seek(8)
+            try:
+                header = json.loads(f.read(length))
+            except (ValueError, RecursionError):
+                header = None
+        if isinstance(header, dict):
+            return header
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = []
+        if names and all(n.endswith(".npy") for n in names):
+            raise DataError(f"'{path}' is an .npz archive (an rnnlm checkpoint?), not a "
+                            "safetensors file: rnnlm reads it as it is")
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":   # torch.save: zip, or pickle
+        raise DataError(f"'{path}' is a pickled PyTorch file (torch.save); rnnlm never "
+                        "unpickles (that can run any code): save the state_dict with "
+                        "safetensors.torch.save_file")
+    raise DataError(f"'{path}' is not a safetensors file")
+
+
 def _read_file(path):
-    """(tensors name -> numpy array, metadata dict) of a safetensors file; a pickle refused."""
+    """(tensors name -> numpy array, metadata dict) of a safetensors file; a pickle refused
+    before anything else is read."""
     path = Path(path)
     try:
+        size = path.stat().st_size
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(9)
     except FileNotFoundError:
         raise DataError(f"'{path}' does not exist") from None
     except IsADirectoryError:
         raise DataError(f"'{path}' is a directory, not a safetensors file") from None
     except OSError as e:
         raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        raise DataError(f"'{path}' is a pickled PyTorch file (torch.save); rnnlm never "
-                        "unpickles (that can run any code): save the state_dict with "
-                        "safetensors.torch.save_file")
+    header = _header(path, head, size)
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise DataError(f"'{path}' is not a valid safetensors file (entry {name!r})")
+        dtype = entry.get("dtype")
+        if dtype not in FLOATS:
+            raise DataError(f"'{path}': tensor '{name}' is {dtype}, not float16/32/64; in "
+                            "PyTorch, save the state_dict after model.float()")
     st = _safetensors()
     try:
         tensors = st.numpy.load_file(str(path))
         with st.safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
-    except Exception as e:  # safetensors raises its own errors for any malformed header
-        raise DataError(f"'{path}' is not a safetensors file ({e})".replace("\n", " ")) from None
+    except Exception as e:  # safetensors raises its own errors for any malformed file
+        raise DataError(f"'{path}' is not a valid safetensors file ({e})"
+                        .replace("\n", " ")) from None
     return tensors, metadata
 
 
 def _json(metadata, key, path):
     try:
         return json.loads(metadata[key])
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RecursionError) as e:
         raise DataError(f"'{path}': its metadata '{key}' is not valid JSON ({e})") from None
 
 
 def _vocab_tokens(metadata, vocab_file, path):
     if "vocab" in metadata:
+        if vocab_file is not None:
+            raise UsageError(f"'{path}' holds its own vocabulary: --vocab is for a file "
+                             "without one")
         tokens = _json(metadata, "vocab", path)
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise DataError(f"'{path}': its metadata 'vocab' is not a list of tokens")
@@ -157,116 +204,154 @@ def _vocab_tokens(metadata, vocab_file, path):
         raise DataError(f"'{path}' holds no vocabulary: pass --vocab FILE (one token a line, "
                         "in id order, as word_language_model's Dictionary.idx2word)")
     try:
-        text = Path(vocab_file).read_text(encoding="utf-8")
+        text = Path(vocab_file).read_text(encoding="utf-8-sig")    # a BOM is not a token
     except FileNotFoundError:
         raise DataError(f"vocabulary file '{vocab_file}' does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read vocabulary file '{vocab_file}': "
                         f"{getattr(e, 'strerror', None) or e}") from None
+    if not text:
+        raise DataError(f"vocabulary file '{vocab_file}' is empty")
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     return [line.removesuffix("\r") for line in lines]     # a file written on Windows
 
 
-def _take(tensors, name, shape, path):
-    """The tensor ``name`` as float32, checked against ``shape``; one line when it does not fit."""
+def _take(tensors, name, ndim, path):
+    """The float tensor ``name`` (removed from ``tensors``) with ``ndim`` dimensions."""
     if name not in tensors:
         raise DataError(f"'{path}': tensor '{name}' is missing")
     a = tensors.pop(name)
+    if a.ndim != ndim:
+        raise DataError(f"'{path}': tensor '{name}' has shape {tuple(a.shape)}, not "
+                        f"{'a matrix' if ndim == 2 else 'a vector'}")
+    return a
+
+
+def _expect(a, name, shape, path):
     if a.shape != shape:
         raise DataError(f"'{path}': tensor '{name}' has shape {tuple(a.shape)}, expected {shape}")
-    if a.dtype.kind != "f":
-        raise DataError(f"'{path}': tensor '{name}' is {a.dtype}, not floating point")
-    if not np.isfinite(a).all():
-        raise DataError(f"'{path}': tensor '{name}' holds non-finite values")
-    return a.astype(np.float32, copy=False)
+    return a
 
 
 def _torch_layout(tensors, metadata, cell, path):
-    """A word_language_model state_dict -> (config fields, rnnlm params)."""
-    if "encoder.weight" not in tensors:
+    """A word_language_model state_dict -> (config fields, rnnlm params, file names)."""
+    if any(k.endswith("_reverse") for k in tensors):
+        raise DataError(f"'{path}' holds a bidirectional RNN, which cannot be a left-to-right "
+                        "language model")
+    # safetensors' save_model keeps one name of a shared (tied) matrix, often decoder.weight
+    embed_name = "encoder.weight" if "encoder.weight" in tensors else "decoder.weight"
+    if embed_name not in tensors:
         raise DataError(f"'{path}' is not an rnnlm or word_language_model model: it has no "
-                        "'encoder.weight' (expected encoder, rnn.*_l{{k}} and decoder tensors)")
-    V, E = tensors["encoder.weight"].shape
+                        "'encoder.weight' (expected encoder, rnn.*_l{k} and decoder tensors)")
     layers = sorted({int(m[2]) for k in tensors if (m := _LAYER_KEY.fullmatch(k))})
     if not layers or layers != list(range(len(layers))):
         raise DataError(f"'{path}': its rnn tensors are not layers 0, 1, ... "
                         "(expected rnn.weight_ih_l0, rnn.weight_hh_l0, ...)")
-    if "rnn.weight_hh_l0" not in tensors or tensors["rnn.weight_hh_l0"].ndim != 2:
-        raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' is missing or not a matrix")
-    G, H = tensors["rnn.weight_hh_l0"].shape
-    from_shape = {H: "rnn", 4 * H: "lstm"}.get(G)
-    if G == 3 * H:
-        raise DataError(f"'{path}' holds an nn.GRU, which computes another function than "
-                        "rnnlm's GRU; only a GRU exported by rnnlm (--layout rnnlm) imports")
-    cell = cell or metadata.get("cell") or from_shape
-    if cell is None:
-        raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}: neither an "
-                        f"LSTM's ({4 * H} rows) nor an RNN's ({H} rows)")
+    embed = _take(tensors, embed_name, 2, path)
+    V, E = embed.shape
+    w_hh0 = _take(tensors, "rnn.weight_hh_l0", 2, path)
+    G, H = w_hh0.shape
+    tensors["rnn.weight_hh_l0"] = w_hh0
+    given = cell
+    cell = cell or metadata.get("cell") or {H: "rnn", 4 * H: "lstm"}.get(G)
+    if H == 0 or cell is None:
+        raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}: neither "
+                        f"an LSTM's (4H, H) nor an RNN's (H, H)" + (
+                            "; an nn.GRU's (3H, H) computes another function than rnnlm's "
+                            "GRU: only a GRU exported by rnnlm (--layout rnnlm) imports"
+                            if G == 3 * H and H else ""))
     if cell not in TORCH_ORDER:
-        raise UsageError(f"--cell {cell}: rnnlm's GRU comes only in the rnnlm layout")
+        problem = f"--cell {cell}" if given else f"its metadata says cell {cell!r}"
+        raise (UsageError if given else DataError)(
+            f"'{path}': {problem}, but the torch layout holds an LSTM or an Elman RNN (rnnlm's "
+            "GRU comes only in the rnnlm layout)")
     if G != BLOCKS[cell] * H:
         raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}, not an "
                         f"{cell.upper()}'s ({BLOCKS[cell] * H}, {H})")
-    tied = "decoder.weight" not in tensors or (
-        tensors["decoder.weight"].shape == (V, E)
-        and np.array_equal(tensors["decoder.weight"], tensors["encoder.weight"]))
+    decoder = tensors.pop("decoder.weight", None) if embed_name == "encoder.weight" else embed
+    tied = decoder is None or decoder is embed or (
+        decoder.shape == embed.shape and np.array_equal(decoder, embed))
     if tied and E != H:
-        raise DataError(f"'{path}': no decoder.weight, so the embedding is shared, but the "
+        raise DataError(f"'{path}': the embedding is shared with the output layer, but the "
                         f"embedding size {E} is not the hidden size {H}")
-    params = {"embed.W": _take(tensors, "encoder.weight", (V, E), path)}
+    params = {"embed.W": embed}
     for k in layers:
-        D = E if k == 0 else H
-        w_ih = _take(tensors, f"rnn.weight_ih_l{k}", (G, D), path)
-        w_hh = _take(tensors, f"rnn.weight_hh_l{k}", (G, H), path)
-        bias = np.zeros(G, np.float32)
+        w_ih = _expect(_take(tensors, f"rnn.weight_ih_l{k}", 2, path), f"rnn.weight_ih_l{k}",
+                       (G, E if k == 0 else H), path)
+        w_hh = _expect(_take(tensors, f"rnn.weight_hh_l{k}", 2, path), f"rnn.weight_hh_l{k}",
+                       (G, H), path)
+        bias = np.zeros(G)
         for which in ("ih", "hh"):
-            if f"rnn.bias_{which}_l{k}" in tensors:    # nn.LSTM(bias=False) has none
-                bias = bias + _take(tensors, f"rnn.bias_{which}_l{k}", (G,), path)
+            name = f"rnn.bias_{which}_l{k}"
+            if name in tensors:                         # nn.LSTM(bias=False) has none
+                bias = bias + _expect(_take(tensors, name, 1, path), name, (G,), path)
         params[f"{cell}{k}.Wx"] = np.ascontiguousarray(_reorder(w_ih, cell, 0).T)
         params[f"{cell}{k}.Wh"] = np.ascontiguousarray(_reorder(w_hh, cell, 0).T)
-        params[f"{cell}{k}.b"] = _reorder(bias, cell, 0)
-    if tied:
-        tensors.pop("decoder.weight", None)
-    else:
-        params["out.W"] = np.ascontiguousarray(_take(tensors, "decoder.weight", (V, H), path).T)
-    params["out.b"] = _take(tensors, "decoder.bias", (V,), path) if "decoder.bias" in tensors \
-        else np.zeros(V, np.float32)
+        params[f"{cell}{k}.b"] = _reorder(bias, cell, 0)     # float64: rounded once, later
+    if not tied:
+        params["out.W"] = np.ascontiguousarray(_expect(decoder, "decoder.weight", (V, H), path).T)
+    params["out.b"] = _expect(_take(tensors, "decoder.bias", 1, path), "decoder.bias", (V,),
+                              path) if "decoder.bias" in tensors else np.zeros(V, embed.dtype)
     fields = {"vocab_size": V, "cell": cell, "num_layers": len(layers), "embed_size": E,
               "hidden_size": H, "tie_weights": tied}
     return fields, params
 
 
-def _rnnlm_layout(tensors, metadata, path):
-    """A file in rnnlm's own names -> (config fields, params), shapes checked on building."""
-    cells = {m[1] for k in tensors if (m := re.fullmatch(r"(rnn|lstm|gru)(\d+)\.(Wx|Wh|b)", k))}
+def _rnnlm_layout(tensors, cell, path):
+    """A file in rnnlm's own names -> (config fields, params); shapes checked later."""
+    found = {(m[1], int(m[2])) for k in tensors
+             if (m := re.fullmatch(r"(rnn|lstm|gru)(\d+)\.(Wx|Wh|b)", k))}
+    cells = {c for c, _ in found}
     if "embed.W" not in tensors or len(cells) != 1:
         raise DataError(f"'{path}' is not an rnnlm-layout model (expected embed.W, one cell's "
-                        "{cell}{k}.Wx/Wh/b, out.b)")
-    cell = cells.pop()
-    V, E = tensors["embed.W"].shape
-    layers = len({k.split(".")[0] for k in tensors if k.startswith(cell)})
-    H = tensors[f"{cell}0.Wh"].shape[0] if f"{cell}0.Wh" in tensors else 0
-    fields = {"vocab_size": V, "cell": cell, "num_layers": layers, "embed_size": E,
-              "hidden_size": H, "tie_weights": "out.W" not in tensors}
+                        "{cell}{k}.Wx, .Wh and .b, out.b)")
+    (found_cell,) = cells
+    if cell is not None and cell != found_cell:
+        raise UsageError(f"--cell {cell}: '{path}' holds a {found_cell.upper()}")
+    layers = sorted(k for _, k in found)
+    if layers != list(range(len(layers))):
+        raise DataError(f"'{path}': its {found_cell} layers are not 0, 1, ...")
+    embed = _take(dict(tensors), "embed.W", 2, path)
+    Wh = _take(dict(tensors), f"{found_cell}0.Wh", 2, path)
+    fields = {"vocab_size": embed.shape[0], "cell": found_cell, "num_layers": len(layers),
+              "embed_size": embed.shape[1], "hidden_size": Wh.shape[0],
+              "tie_weights": "out.W" not in tensors}
     return fields, dict(tensors)
 
 
-def _config(fields, metadata, path):
+def _config(fields, metadata, wide, path):
     """ModelConfig from the shapes, with the file's other settings (dropout, seed, ...) when
-    its metadata has them; a metadata config that contradicts the shapes is refused."""
+    its metadata has them: each of its type, none contradicting the shapes. float32, unless
+    the metadata says float64 and every tensor is (a float64 rnnlm export)."""
+    from dataclasses import fields as dataclass_fields
     settings = {}
     if "config" in metadata:
         settings = _json(metadata, "config", path)
         if not isinstance(settings, dict):
             raise DataError(f"'{path}': its metadata 'config' is not an object")
-        clash = next((k for k, v in fields.items() if k in settings and settings[k] != v), None)
-        if clash:
-            raise DataError(f"'{path}': its metadata says {clash} = {settings[clash]!r}, its "
-                            f"tensors {fields[clash]!r}")
+    types = {f.name: f.type for f in dataclass_fields(ModelConfig)}
+    for key, value in settings.items():
+        want = types.get(key)
+        fits = want is not None and (
+            isinstance(value, bool) if want is bool else
+            isinstance(value, int) and not isinstance(value, bool) if want is int else
+            isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+            isinstance(value, str))
+        if not fits:
+            raise DataError(f"'{path}': its metadata config has " + (
+                f"an unknown setting {key!r}" if want is None else
+                f"{key} = {value!r}, not a {want.__name__}"))
+        if key in fields and value != fields[key]:
+            raise DataError(f"'{path}': its metadata says {key} = {value!r}, its tensors "
+                            f"{fields[key]!r}")
+    dtype = "float64" if wide and settings.get("dtype") == "float64" else "float32"
     try:
-        return ModelConfig(**{**settings, **fields, "dtype": "float32"})
+        config = ModelConfig(**{**settings, **fields, "dtype": dtype})
+        if config.seed < 0 or config.seed >= 2 ** 63:
+            raise ValueError(f"seed {config.seed} is out of range")
     except (RnnlmError, TypeError, ValueError) as e:
         raise DataError(f"'{path}': its settings do not make a model ({e})") from None
+    return config
 
 
 def _specials_first(tokens, level, path):
@@ -282,11 +367,11 @@ def _specials_first(tokens, level, path):
 
 
 def read(path, vocab=None, level=None, cell=None):
-    """A safetensors model -> (ModelConfig, rnnlm params float32, Vocabulary).
+    """A safetensors model -> (ModelConfig, rnnlm params, Vocabulary), every tensor checked.
 
     ``vocab``: a vocabulary file for a file without one in its metadata; ``level``: "word"
     or "char" (metadata, else word); ``cell``: "lstm" or "rnn" when the shapes and the
-    metadata leave it open.
+    metadata leave it open. The params are float32, or float64 for a float64 rnnlm export.
     """
     if cell is not None and cell not in CELLS:
         raise UsageError(f"--cell must be one of {', '.join(CELLS)}, got {cell!r}")
@@ -294,14 +379,18 @@ def read(path, vocab=None, level=None, cell=None):
         raise UsageError(f"--level must be one of {', '.join(SPECIALS)}, got {level!r}")
     tensors, metadata = _read_file(path)
     if metadata.get("layout") == "rnnlm" or "embed.W" in tensors:
-        fields, params = _rnnlm_layout(tensors, metadata, path)
-        tensors = {}
+        fields, params = _rnnlm_layout(tensors, cell, path)
     else:
         fields, params = _torch_layout(tensors, metadata, cell, path)
-    if tensors:
-        raise DataError(f"'{path}': tensor '{min(tensors)}' is not part of the model")
-    config = _config(fields, metadata, path)
-    level = level or metadata.get("level") or "word"
+        if tensors:
+            raise DataError(f"'{path}': tensor '{min(tensors)}' is not part of the model")
+    config = _config(fields, metadata, all(a.dtype == np.float64 for a in params.values()),
+                     path)
+    params = _checked(config, params, path)
+    known = metadata.get("level")
+    if level is not None and known is not None and level != known:
+        raise UsageError(f"--level {level}: '{path}' says its vocabulary is {known}-level")
+    level = level or known or "word"
     if level not in SPECIALS:
         raise DataError(f"'{path}': its metadata names an unknown level {level!r}")
     tokens = _vocab_tokens(metadata, vocab, path)
@@ -321,30 +410,62 @@ def read(path, vocab=None, level=None, cell=None):
     return config, params, vocabulary
 
 
-def build(config, params, path):
-    """A LanguageModel holding ``params`` (shapes checked, one line naming the culprit)."""
+def _checked(config, params, path):
+    """params as the model's dtype, every name and shape the configured model's, all finite
+    after the cast (a float64 1e300 is not a float32)."""
     from .model import LanguageModel
-    model = LanguageModel(**config.to_dict())
-    extra = sorted(params.keys() - model.params.keys())
+    try:
+        shapes = {k: v.shape for k, v in LanguageModel(**config.to_dict()).params.items()}
+    except (RnnlmError, TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"'{path}': its settings do not make a model ({e})") from None
+    extra = sorted(params.keys() - shapes.keys())
     if extra:
         raise DataError(f"'{path}': tensor '{extra[0]}' is not part of the model")
-    for name, target in model.params.items():
+    out = {}
+    for name, shape in shapes.items():
         if name not in params:
             raise DataError(f"'{path}': tensor '{name}' is missing")
         a = params[name]
-        if a.shape != target.shape:
+        if a.shape != shape:
             raise DataError(f"'{path}': tensor '{name}' has shape {tuple(a.shape)}, expected "
-                            f"{target.shape}")
-        if a.dtype.kind != "f" or not np.isfinite(a).all():
-            raise DataError(f"'{path}': tensor '{name}' is not finite floating point")
-        np.copyto(target, a)
+                            f"{shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = a.astype(config.dtype, copy=False)
+        if not np.isfinite(a).all():
+            raise DataError(f"'{path}': tensor '{name}' (rnnlm's name) holds values that are "
+                            f"not finite as {config.dtype}")
+        out[name] = a
+    return out
+
+
+def build(config, params):
+    """A LanguageModel holding ``params`` (as ``read`` returns them: checked)."""
+    from .model import LanguageModel
+    model = LanguageModel(**config.to_dict())
+    for name, target in model.params.items():
+        np.copyto(target, params[name])
     return model
 
 
-def import_torch(path, out, vocab=None, level=None, cell=None):
+def import_torch(path, out, vocab=None, level=None, cell=None, force=False):
     """A safetensors model written by PyTorch (or by ``export_torch``) -> an rnnlm checkpoint
-    at ``out``, which eval, generate, inspect-gates, probe and gradients read. -> out."""
+    at ``out``, which eval, generate, inspect-gates, probe and gradients read. -> out.
+
+    An existing ``out`` is refused unless ``force`` (never the input itself).
+    """
     from .checkpoint import save
+    _check_out(path, out, force)
     config, params, vocabulary = read(path, vocab, level, cell)
-    model = build(config, params, path)
-    return save(out, model, vocabulary, meta={"imported_from": str(path)})
+    return save(out, build(config, params), vocabulary, meta={"imported_from": str(path)})
+
+
+def _check_out(source, out, force):
+    """Never write over the file being read; over another existing file only with force."""
+    out = Path(out)
+    if not out.exists():
+        return
+    if source is not None and Path(source).exists() and out.resolve() == Path(source).resolve():
+        raise UsageError(f"'{out}' is the file being read: write to another path")
+    if not force:
+        raise RnnlmError(f"'{out}' exists: pass --force to overwrite it, or choose another "
+                         "path")

@@ -27,9 +27,9 @@ class RnnlmGRU(nn.Module):
         n = tanh(x Wxn + (r * h) Whn + bn),  h' = (1 - z) * h + z * n
     """
 
-    def __init__(self, input_size, hidden_size, num_layers):
+    def __init__(self, input_size, hidden_size, num_layers, dropout=0.0):
         super().__init__()
-        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
         for k in range(num_layers):
             D = input_size if k == 0 else hidden_size
             G = 3 * hidden_size
@@ -44,6 +44,8 @@ class RnnlmGRU(nn.Module):
             h0 = x.new_zeros(self.num_layers, B, H)
         finals = []
         for k in range(self.num_layers):
+            if k:                                            # between layers, as nn.LSTM does
+                x = nn.functional.dropout(x, self.dropout, self.training)
             Wx, Wh, b = (getattr(self, f"{n}_l{k}") for n in ("weight_x", "weight_h", "bias"))
             A = x @ Wx + b                                   # all steps' input projections
             h, outs = h0[k], []
@@ -64,6 +66,9 @@ class RNNLM(nn.Module):
     forward(ids (T, B), state=None) -> (logits (T, B, V), state); the state is what the
     recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. ``vocab``
     (tokens in id order), ``level`` and ``config`` (rnnlm's settings) come with the file.
+    Dropout in training as rnnlm places it: on the embeddings, between layers and before the
+    output layer; with ``variational`` one mask per sequence on the first and the last
+    (between layers it is the recurrent module's own, a fresh mask each step).
     """
 
     def __init__(self, config, vocab, level="word"):
@@ -71,24 +76,35 @@ class RNNLM(nn.Module):
         c = self.config = config
         self.vocab, self.level = list(vocab), level
         self.encoder = nn.Embedding(c.vocab_size, c.embed_size)
+        between = c.dropout if c.num_layers > 1 else 0.0
         if c.cell == "gru":
-            self.rnn = RnnlmGRU(c.embed_size, c.hidden_size, c.num_layers)
+            self.rnn = RnnlmGRU(c.embed_size, c.hidden_size, c.num_layers, between)
         else:
             kind = nn.LSTM if c.cell == "lstm" else nn.RNN
-            self.rnn = kind(c.embed_size, c.hidden_size, c.num_layers)
+            self.rnn = kind(c.embed_size, c.hidden_size, c.num_layers, dropout=between)
         self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
         if c.tie_weights:
             self.decoder.weight = self.encoder.weight
 
     def forward(self, ids, state=None):
-        out, state = self.rnn(self.encoder(ids), state)
-        return self.decoder(out), state
+        out, state = self.rnn(self._drop(self.encoder(ids)), state)
+        return self.decoder(self._drop(out)), state
+
+    def _drop(self, x):
+        p = self.config.dropout
+        if not self.training or p == 0:
+            return x
+        if not self.config.variational:
+            return nn.functional.dropout(x, p, True)
+        mask = x.new_empty(1, *x.shape[1:]).bernoulli_(1 - p) / (1 - p)   # shared over time
+        return x * mask
 
     @classmethod
-    def from_safetensors(cls, path):
-        """The module of a file written by ``rnnlm export`` (either layout) or by
-        ``save_safetensors``; rnnlm's specials come first in its vocabulary, as in rnnlm."""
-        config, params, vocab = interop.read(path)
+    def from_safetensors(cls, path, vocab=None, level=None, cell=None):
+        """The module of a file written by ``rnnlm export`` (either layout), by
+        ``save_safetensors`` or by PyTorch (then ``vocab``, a file of one token a line, when
+        it holds none; as ``rnnlm import``). rnnlm's specials come first in its vocabulary."""
+        config, params, vocab = interop.read(path, vocab, level, cell)
         module = cls(config, vocab.tokens, vocab.level)
         module.load_rnnlm_params(params)
         return module

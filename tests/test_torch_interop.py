@@ -40,7 +40,7 @@ def test_pytorch_computes_the_same_logits_and_the_round_trip_is_exact(tmp_path, 
     save(tmp_path / "m.npz", model, vocab)
     layout = "rnnlm" if cell == "gru" else "torch"
     rnnlm.export_torch(tmp_path / "m.npz", tmp_path / "m.safetensors", layout)
-    module = RNNLM.from_safetensors(tmp_path / "m.safetensors")
+    module = RNNLM.from_safetensors(tmp_path / "m.safetensors").eval()     # no dropout
     ids = np.random.default_rng(1).integers(0, len(WORDS), (3, 7))    # (B, T)
     ours = model.eval().forward(ids)                                   # (B, T, V)
     with torch.no_grad():
@@ -207,3 +207,86 @@ def test_a_character_model_travels_with_its_vocabulary(tmp_path):
     bad = run_cli("import", tmp_path / "c.safetensors", tmp_path / "x.npz", "--level", "byte",
                   cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "byte" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_every_header_length_reads_back(tmp_path):
+    """A safetensors file starts with its header's length, whose first byte may be 0x80, the
+    first byte of a pickle: the check for pickles must not refuse such a file."""
+    for extra in range(64):                 # header lengths over a whole 256-byte cycle
+        vocab = Vocabulary(["<unk>", "<eos>", *[f"w{i}" for i in range(extra + 1)]], "word")
+        model = LanguageModel(len(vocab), cell="lstm", num_layers=1, embed_size=2,
+                              hidden_size=2)
+        save(tmp_path / f"v{extra}.npz", model, vocab)
+        rnnlm.export_torch(tmp_path / f"v{extra}.npz", tmp_path / f"v{extra}.safetensors")
+        assert read(tmp_path / f"v{extra}.safetensors")[2] == vocab
+
+
+def test_a_tied_model_saved_by_safetensors_save_model_imports(tmp_path):
+    from safetensors.torch import save_model
+    net = WordLanguageModel(len(WORDS), 6, 6, 1)
+    net.decoder.weight = net.encoder.weight            # tied: save_model keeps one name
+    save_model(net, str(tmp_path / "tied.safetensors"))
+    (tmp_path / "v.txt").write_text("\n".join(WORDS) + "\n")
+    run_cli("import", tmp_path / "tied.safetensors", tmp_path / "t.npz", "--vocab",
+            tmp_path / "v.txt", cwd=tmp_path)
+    back = rnnlm.load(tmp_path / "t.npz")
+    assert back.model.config.tie_weights
+    assert np.array_equal(back.model.params["embed.W"], net.encoder.weight.detach().numpy())
+
+
+def one_line(proc, code):
+    assert proc.returncode == code and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("rnnlm: error: ")
+    return proc.stderr
+
+
+def test_odd_files_and_options_are_one_line(tmp_path):
+    import torch as t
+    from safetensors.torch import save_file as save_pt
+    (tmp_path / "v.txt").write_text("\n".join(WORDS) + "\n")
+    state = {k: v.contiguous() for k, v in WordLanguageModel(10, 4, 4, 1).state_dict().items()}
+
+    def attempt(tensors, *options, metadata=None, code=1):
+        save_pt(tensors, str(tmp_path / "in.safetensors"), metadata=metadata)
+        return one_line(run_cli("import", tmp_path / "in.safetensors", tmp_path / "o.npz",
+                                *options, cwd=tmp_path, check=False), code)
+
+    assert "is BF16" in attempt({k: v.to(t.bfloat16) for k, v in state.items()})
+    assert "'encoder.weight' has shape (40,)" in attempt(
+        {**state, "encoder.weight": state["encoder.weight"].reshape(-1)}, "--vocab",
+        tmp_path / "v.txt")
+    big = {k: v.double() for k, v in state.items()}
+    big["encoder.weight"][0, 0] = 1e300                      # finite in float64 only
+    assert "not finite as float32" in attempt(big, "--vocab", tmp_path / "v.txt")
+    assert "bidirectional" in attempt(
+        {k: v.contiguous() for k, v in t.nn.LSTM(4, 4, bidirectional=True).state_dict().items()})
+    meta = {"vocab": json.dumps(WORDS), "cell": "bogus"}
+    assert "cell 'bogus'" in attempt(state, metadata=meta)
+    assert "seed" in attempt(state, metadata={"vocab": json.dumps(WORDS),
+                                              "config": json.dumps({"seed": "abc"})})
+    assert "--vocab is for a file without one" in attempt(
+        state, "--vocab", tmp_path / "v.txt", metadata={"vocab": json.dumps(WORDS)}, code=2)
+    model = trained_like("lstm", 1, False)
+    save(tmp_path / "m.npz", model, Vocabulary(WORDS, "word"))
+    npz = one_line(run_cli("import", tmp_path / "m.npz", tmp_path / "x.npz", cwd=tmp_path,
+                           check=False), 1)
+    assert ".npz archive" in npz
+
+
+def test_outputs_are_not_overwritten_without_force(tmp_path):
+    model = trained_like("rnn", 1, False)
+    save(tmp_path / "m.npz", model, Vocabulary(WORDS, "word"))
+    run_cli("export", tmp_path / "m.npz", tmp_path / "m.safetensors", cwd=tmp_path)
+    before = (tmp_path / "m.safetensors").read_bytes()
+    assert "--force" in one_line(run_cli("export", tmp_path / "m.npz", tmp_path / "m.safetensors",
+                                         cwd=tmp_path, check=False), 1)
+    (tmp_path / "keep.npz").write_bytes(b"a trained model")
+    assert "--force" in one_line(run_cli("import", tmp_path / "m.safetensors",
+                                         tmp_path / "keep.npz", cwd=tmp_path, check=False), 1)
+    assert (tmp_path / "keep.npz").read_bytes() == b"a trained model"
+    assert "being read" in one_line(run_cli("import", tmp_path / "m.safetensors",
+                                            tmp_path / "m.safetensors", "--force",
+                                            cwd=tmp_path, check=False), 2)
+    assert (tmp_path / "m.safetensors").read_bytes() == before
+    run_cli("import", tmp_path / "m.safetensors", tmp_path / "keep.npz", "--force", cwd=tmp_path)
+    assert rnnlm.load(tmp_path / "keep.npz").model.config == model.config

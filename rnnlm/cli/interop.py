@@ -17,6 +17,7 @@ def export_model(
     layout: str = option("torch", help="torch: PyTorch word_language_model's names, for "
                          "nn.LSTM / nn.RNN; rnnlm: rnnlm's own names (a GRU's only way; run "
                          "it with rnnlm.torch)."),
+    force: bool = option(False, "--force", help="Overwrite an existing OUT."),
 ):
     """Write a model for PyTorch: its weights, vocabulary and settings, in safetensors.
 
@@ -25,7 +26,7 @@ def export_model(
     """
     from ..interop import export_torch
 
-    export_torch(model, out, layout)
+    export_torch(model, out, layout, force)
     display.print_note(f"wrote {out}")
 
 
@@ -42,6 +43,7 @@ def import_model(
                         shown="the file's metadata, else word"),
     cell: str = option(None, help="lstm or rnn, for a file whose shapes and metadata leave it "
                        "open.", shown="from the metadata or the shapes"),
+    force: bool = option(False, "--force", help="Overwrite an existing OUT."),
 ):
     """Make an rnnlm checkpoint of a model trained in PyTorch (or exported by rnnlm).
 
@@ -51,5 +53,5 @@ def import_model(
     """
     from ..interop import import_torch
 
-    import_torch(source, out, vocab, level, cell)
+    import_torch(source, out, vocab, level, cell, force)
     display.print_note(f"wrote {out}")
