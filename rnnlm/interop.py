@@ -34,10 +34,10 @@ from .config import CELLS, ModelConfig
 from .data import SPECIALS, Vocabulary
 from .errors import DataError, RnnlmError, UsageError
 from .files import atomic_write
+from .layers import RECURRENT_LAYERS
 
 FORMAT = "rnnlm-torch"
 LAYOUTS = ("torch", "rnnlm")
-BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 # Our gate blocks in PyTorch's order: [i, f, g, o] are our blocks [1, 0, 3, 2] of [f, i, o, g]
 # (the same permutation takes PyTorch's back to ours).
 TORCH_ORDER = {"rnn": [0], "lstm": [1, 0, 3, 2]}
@@ -55,7 +55,7 @@ def _safetensors():
 
 def _reorder(a, cell, axis):
     """a's gate blocks along ``axis`` in the other engine's order (an involution)."""
-    blocks = np.split(a, BLOCKS[cell], axis=axis)
+    blocks = np.split(a, RECURRENT_LAYERS[cell].blocks, axis=axis)
     return np.concatenate([blocks[k] for k in TORCH_ORDER[cell]], axis=axis)
 
 
@@ -120,16 +120,17 @@ FLOATS = ("F16", "F32", "F64")              # what numpy reads; bfloat16 it does
 MAX_HEADER = 100 << 20
 
 
-def _header(path, head, size):
-    """The safetensors header of a file (dict), or a one-line refusal of what the file is."""
+def _header(path, f, size):
+    """The safetensors header of the open file f (dict), or a one-line refusal of what the
+    file is."""
+    head = f.read(9)
     length = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
     if 2 <= length <= min(MAX_HEADER, size - 8) and head[8:9] == b"{":
-        with open(path, "rb") as f:
-            f.seek(8)
-            try:
-                header = json.loads(f.read(length))
-            except (ValueError, RecursionError):
-                header = None
+        f.seek(8)
+        try:
+            header = json.loads(f.read(length))
+        except (ValueError, RecursionError):
+            header = None
         if isinstance(header, dict):
             return header
     if head.startswith(b"PK\x03\x04"):
@@ -154,16 +155,14 @@ def _read_file(path):
     before anything else is read."""
     path = Path(path)
     try:
-        size = path.stat().st_size
         with open(path, "rb") as f:
-            head = f.read(9)
+            header = _header(path, f, path.stat().st_size)
     except FileNotFoundError:
         raise DataError(f"'{path}' does not exist") from None
     except IsADirectoryError:
         raise DataError(f"'{path}' is a directory, not a safetensors file") from None
     except OSError as e:
         raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
-    header = _header(path, head, size)
     for name, entry in header.items():
         if name == "__metadata__":
             continue
@@ -173,15 +172,12 @@ def _read_file(path):
         if dtype not in FLOATS:
             raise DataError(f"'{path}': tensor '{name}' is {dtype}, not float16/32/64; in "
                             "PyTorch, save the state_dict after model.float()")
-    st = _safetensors()
-    try:
-        tensors = st.numpy.load_file(str(path))
-        with st.safe_open(str(path), framework="np") as f:
-            metadata = f.metadata() or {}
+    try:    # safetensors validates what the header claims (offsets, sizes, metadata)
+        tensors = _safetensors().numpy.load_file(str(path))
     except Exception as e:  # safetensors raises its own errors for any malformed file
         raise DataError(f"'{path}' is not a valid safetensors file ({e})"
                         .replace("\n", " ")) from None
-    return tensors, metadata
+    return tensors, header.get("__metadata__") or {}
 
 
 def _json(metadata, key, path):
@@ -233,8 +229,10 @@ def _expect(a, name, shape, path):
     return a
 
 
-def _torch_layout(tensors, metadata, cell, path):
-    """A word_language_model state_dict -> (config fields, rnnlm params, file names)."""
+def from_torch_tensors(tensors, metadata, cell, path):
+    """A word_language_model state_dict (name -> numpy array; the tensors it uses are removed
+    from it) -> (config fields, rnnlm params): the inverse of ``torch_tensors``. ``path``
+    names the source in messages."""
     if any(k.endswith("_reverse") for k in tensors):
         raise DataError(f"'{path}' holds a bidirectional RNN, which cannot be a left-to-right "
                         "language model")
@@ -265,9 +263,9 @@ def _torch_layout(tensors, metadata, cell, path):
         raise (UsageError if given else DataError)(
             f"'{path}': {problem}, but the torch layout holds an LSTM or an Elman RNN (rnnlm's "
             "GRU comes only in the rnnlm layout)")
-    if G != BLOCKS[cell] * H:
+    if G != RECURRENT_LAYERS[cell].blocks * H:
         raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}, not an "
-                        f"{cell.upper()}'s ({BLOCKS[cell] * H}, {H})")
+                        f"{cell.upper()}'s ({RECURRENT_LAYERS[cell].blocks * H}, {H})")
     decoder = tensors.pop("decoder.weight", None) if embed_name == "encoder.weight" else embed
     tied = decoder is None or decoder is embed or (
         decoder.shape == embed.shape and np.array_equal(decoder, embed))
@@ -381,7 +379,7 @@ def read(path, vocab=None, level=None, cell=None):
     if metadata.get("layout") == "rnnlm" or "embed.W" in tensors:
         fields, params = _rnnlm_layout(tensors, cell, path)
     else:
-        fields, params = _torch_layout(tensors, metadata, cell, path)
+        fields, params = from_torch_tensors(tensors, metadata, cell, path)
         if tensors:
             raise DataError(f"'{path}': tensor '{min(tensors)}' is not part of the model")
     config = _config(fields, metadata, all(a.dtype == np.float64 for a in params.values()),
@@ -413,11 +411,8 @@ def read(path, vocab=None, level=None, cell=None):
 def _checked(config, params, path):
     """params as the model's dtype, every name and shape the configured model's, all finite
     after the cast (a float64 1e300 is not a float32)."""
-    from .model import LanguageModel
-    try:
-        shapes = {k: v.shape for k, v in LanguageModel(**config.to_dict()).params.items()}
-    except (RnnlmError, TypeError, ValueError, OverflowError) as e:
-        raise DataError(f"'{path}': its settings do not make a model ({e})") from None
+    from .model import param_shapes
+    shapes = param_shapes(config)
     extra = sorted(params.keys() - shapes.keys())
     if extra:
         raise DataError(f"'{path}': tensor '{extra[0]}' is not part of the model")

@@ -47,21 +47,9 @@ class LanguageModel:
         return cls(**config.to_dict())
 
     def _init_params(self):
-        c = self.config
-        shapes = {"embed.W": (c.vocab_size, c.embed_size)}
-        blocks = RECURRENT_LAYERS[c.cell].blocks
-        for layer in range(c.num_layers):
-            size_in = c.embed_size if layer == 0 else c.hidden_size
-            name = f"{c.cell}{layer}"
-            shapes[f"{name}.Wx"] = (size_in, blocks * c.hidden_size)
-            shapes[f"{name}.Wh"] = (c.hidden_size, blocks * c.hidden_size)
-            shapes[f"{name}.b"] = (blocks * c.hidden_size,)
-        if not c.tie_weights:
-            shapes["out.W"] = (c.hidden_size, c.vocab_size)
-        shapes["out.b"] = (c.vocab_size,)
-        s = c.init_scale
+        s = self.config.init_scale
         return {name: self.rng.uniform(-s, s, shape).astype(self.dtype)
-                for name, shape in shapes.items()}
+                for name, shape in param_shapes(self.config).items()}
 
     def _build_layers(self):
         c, p = self.config, self.params
@@ -188,3 +176,19 @@ class LanguageModel:
 
     def num_params(self):
         return sum(p.size for p in self.params.values())
+
+
+def param_shapes(c):
+    """name -> shape of every parameter of a model of ModelConfig ``c``, in ``params`` order."""
+    shapes = {"embed.W": (c.vocab_size, c.embed_size)}
+    blocks = RECURRENT_LAYERS[c.cell].blocks
+    for layer in range(c.num_layers):
+        size_in = c.embed_size if layer == 0 else c.hidden_size
+        name = f"{c.cell}{layer}"
+        shapes[f"{name}.Wx"] = (size_in, blocks * c.hidden_size)
+        shapes[f"{name}.Wh"] = (c.hidden_size, blocks * c.hidden_size)
+        shapes[f"{name}.b"] = (blocks * c.hidden_size,)
+    if not c.tie_weights:
+        shapes["out.W"] = (c.hidden_size, c.vocab_size)
+    shapes["out.b"] = (c.vocab_size,)
+    return shapes

@@ -13,6 +13,7 @@ function (reset gate before the recurrent product, z weighting the candidate), w
 does not compute. Files are read and written by ``rnnlm.interop``: never pickled.
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -109,15 +110,19 @@ class RNNLM(nn.Module):
         module.load_rnnlm_params(params)
         return module
 
+    def _gru_names(self):
+        """rnnlm's parameter name -> this module's, for rnnlm's GRU (decoder.weight aside)."""
+        names = {"embed.W": "encoder.weight", "out.b": "decoder.bias"}
+        for k in range(self.config.num_layers):
+            names.update({f"gru{k}.Wx": f"rnn.weight_x_l{k}", f"gru{k}.Wh": f"rnn.weight_h_l{k}",
+                          f"gru{k}.b": f"rnn.bias_l{k}"})
+        return names
+
     def load_rnnlm_params(self, params):
         """Set the weights from rnnlm's parameters (name -> numpy array)."""
         c = self.config
         if c.cell == "gru":
-            state = {"encoder.weight": params["embed.W"], "decoder.bias": params["out.b"]}
-            for k in range(c.num_layers):
-                state[f"rnn.weight_x_l{k}"] = params[f"gru{k}.Wx"]
-                state[f"rnn.weight_h_l{k}"] = params[f"gru{k}.Wh"]
-                state[f"rnn.bias_l{k}"] = params[f"gru{k}.b"]
+            state = {ours: params[name] for name, ours in self._gru_names().items()}
             state["decoder.weight"] = params["embed.W"] if c.tie_weights else params["out.W"].T
         else:
             state = interop.torch_tensors(params, c)
@@ -127,19 +132,12 @@ class RNNLM(nn.Module):
         """The weights as rnnlm's parameters (name -> float32 numpy array)."""
         c = self.config
         s = {k: v.detach().cpu().float().numpy() for k, v in self.state_dict().items()}
-        params = {"embed.W": s["encoder.weight"], "out.b": s["decoder.bias"]}
+        if c.cell != "gru":
+            _, params = interop.from_torch_tensors(s, {}, c.cell, "the module")
+            return {k: v.astype(np.float32, copy=False) for k, v in params.items()}
+        params = {name: s[ours] for name, ours in self._gru_names().items()}
         if not c.tie_weights:
             params["out.W"] = s["decoder.weight"].T.copy()
-        for k in range(c.num_layers):
-            p = f"{c.cell}{k}"
-            if c.cell == "gru":
-                params.update({f"{p}.Wx": s[f"rnn.weight_x_l{k}"],
-                               f"{p}.Wh": s[f"rnn.weight_h_l{k}"], f"{p}.b": s[f"rnn.bias_l{k}"]})
-                continue
-            bias = s[f"rnn.bias_ih_l{k}"] + s[f"rnn.bias_hh_l{k}"]
-            params[f"{p}.Wx"] = interop._reorder(s[f"rnn.weight_ih_l{k}"], c.cell, 0).T.copy()
-            params[f"{p}.Wh"] = interop._reorder(s[f"rnn.weight_hh_l{k}"], c.cell, 0).T.copy()
-            params[f"{p}.b"] = interop._reorder(bias, c.cell, 0)
         return params
 
     def save_safetensors(self, path, layout=None):
