@@ -1,6 +1,7 @@
 """Save and load checkpoints: one .npz per checkpoint, written atomically, never pickled.
 
-Members: ``param/<name>`` per model parameter, ``optim/<key>`` per optimizer state entry,
+Members: ``param/<name>`` per model parameter, ``optim/<key>`` per optimizer state entry
+(``optim/average/<name>`` and ``optim/average/count`` for the parameter average of --average),
 ``state/<layer>/<h|c>`` for carried recurrent state, ``vocab`` (unicode array) and ``meta``
 (a 0-d unicode array holding JSON: format, version, config, vocab level, and the caller's meta).
 
@@ -92,8 +93,9 @@ def save(path, model, vocab, meta=None, optimizer=None, train_config=None):
     except ValueError as e:
         raise _cannot(path, e) from None
     arrays = {f"param/{k}": v for k, v in model.params.items()}
-    if optimizer is not None:
-        arrays.update({f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
+    if optimizer is not None:   # an optimizer, or its state_dict (with the average's, in training)
+        state = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
+        arrays.update({f"optim/{k}": np.asarray(v) for k, v in state.items()})
     for layer, state in enumerate(model.state):
         arrays.update({f"state/{layer}/{k}": v for k, v in (state or {}).items()})
     arrays["vocab"] = vocab.to_array()

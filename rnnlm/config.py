@@ -54,7 +54,19 @@ class ModelConfig:
     num_layers: int = setting(2, "Stacked recurrent layers.", key="layers")
     embed_size: int = setting(200, "Embedding size.")
     hidden_size: int = setting(200, "Units per recurrent layer.")
-    dropout: float = setting(0.0, "Dropout on non-recurrent connections, in [0, 1).")
+    dropout: float = setting(0.0, "Dropout on non-recurrent connections, in [0, 1): sets "
+                                  "--dropout-embed, --dropout-hidden and --dropout-out.")
+    dropout_embed: float | None = setting(None, "Dropout on the embedding's output.",
+                                          shown="--dropout")
+    dropout_hidden: float | None = setting(None, "Dropout between recurrent layers.",
+                                           shown="--dropout")
+    dropout_out: float | None = setting(None, "Dropout before the output layer.",
+                                        shown="--dropout")
+    dropout_words: float = setting(0.0, "Drop whole words: each vocabulary row of the "
+                                        "embedding is zeroed with this probability, one mask "
+                                        "per chunk (Gal & Ghahramani 2016).", shown="0, off")
+    weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights, one mask "
+                                      "per chunk (Merity et al. 2017).", shown="0, off")
     variational: bool = setting(False, "One dropout mask per sequence, shared over time.")
     tie_weights: bool = setting(False, "Share the embedding and output matrices (needs "
                                        "--embed-size == --hidden-size).")
@@ -68,8 +80,13 @@ class ModelConfig:
         for name, flag in (("vocab_size", "vocab-size"), ("num_layers", "layers"),
                            ("embed_size", "embed-size"), ("hidden_size", "hidden-size")):
             _positive_int(flag, getattr(self, name))
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "dropout_embed", "dropout_hidden", "dropout_out",
+                     "dropout_words", "weight_drop"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or
+                                      not isinstance(value, (int, float)) or
+                                      not 0.0 <= value < 1.0):
+                raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1), got {value!r}")
         if not self.init_scale > 0.0:
             raise UsageError(f"--init-scale must be positive, got {self.init_scale}")
         if self.dtype not in DTYPES:
@@ -79,6 +96,12 @@ class ModelConfig:
                 f"--tie-weights needs --embed-size == --hidden-size "
                 f"(got {self.embed_size} and {self.hidden_size}): make them equal or drop tying"
             )
+
+    @property
+    def dropout_rates(self):
+        """(embedding, between layers, before the output): each place's own rate, or --dropout."""
+        return tuple(self.dropout if p is None else p
+                     for p in (self.dropout_embed, self.dropout_hidden, self.dropout_out))
 
     def to_dict(self):
         return asdict(self)
@@ -108,6 +131,8 @@ class TrainConfig:
     (``decay_on_plateau``). ``max_time`` is seconds of training (evaluation excluded), summed
     over resumes, like ``epochs``. ``anneal`` > 0 lowers the lr linearly to zero over that last
     fraction of the budget: of ``max_time`` or of ``epochs``, whichever runs out first.
+    ``average`` > 0 keeps the mean of the parameters after each step of that last fraction;
+    validation and the best model use it (see optim.ParameterAverage).
     """
 
     level: str = setting("word", "word or char.")
@@ -127,6 +152,9 @@ class TrainConfig:
     anneal: float = setting(0.0, "Lower the lr linearly to 0 over this last fraction of the "
                                  "budget (--max-time or --epochs, whichever ends first).",
                             shown="0, off")
+    average: float = setting(0.0, "Validate and save the running average of the parameters "
+                                  "over this last fraction of the budget (averaged SGD, "
+                                  "Polyak & Juditsky 1992; as for --anneal).", shown="0, off")
     clip: float | None = setting(0.25, "Clip gradients to this global norm; 0 turns clipping "
                                        "off.")
     batch_size: int = setting(20, "Parallel streams.")
@@ -150,9 +178,11 @@ class TrainConfig:
         _optional(_positive_number, "lr", self.lr)
         if not 0.0 < self.lr_decay <= 1.0:
             raise UsageError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
-        if isinstance(self.anneal, bool) or not (isinstance(self.anneal, (int, float))
-                                                 and 0.0 <= self.anneal <= 1.0):
-            raise UsageError(f"--anneal must be a fraction in [0, 1], got {self.anneal!r}")
+        for name in ("anneal", "average"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                               and 0.0 <= value <= 1.0):
+                raise UsageError(f"--{name} must be a fraction in [0, 1], got {value!r}")
         if self.clip is not None and not (isinstance(self.clip, (int, float))
                                           and not isinstance(self.clip, bool) and self.clip >= 0):
             raise UsageError(f"--clip must be a number >= 0 (0 turns clipping off), "

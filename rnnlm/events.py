@@ -4,7 +4,8 @@ keeps of a training (the same objects, so `rnnlm runs events` replays `--json`).
 import math
 
 JSON_EVENTS = ("step", "epoch", "done")
-JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
+JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "averaged_steps", "lr",
+             "grad_norm",
              "tokens_per_s", "elapsed_s", "out", "last", "run_id")
 
 

@@ -327,10 +327,11 @@ def _config(fields, metadata, wide, path):
         settings = _json(metadata, "config", path)
         if not isinstance(settings, dict):
             raise DataError(f"'{path}': its metadata 'config' is not an object")
-    types = {f.name: f.type for f in dataclass_fields(ModelConfig)}
+    declared = {f.name: f.type for f in dataclass_fields(ModelConfig)}
     for key, value in settings.items():
-        want = types.get(key)
-        fits = want is not None and (
+        kinds = getattr(declared.get(key), "__args__", (declared.get(key),))  # float | None
+        want = kinds[0]
+        fits = (value is None and type(None) in kinds) or want is not None and (
             isinstance(value, bool) if want is bool else
             isinstance(value, int) and not isinstance(value, bool) if want is int else
             isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else

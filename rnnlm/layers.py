@@ -27,20 +27,42 @@ def time_major(xs):
     return np.ascontiguousarray(xs.transpose(1, 0, 2))
 
 
-class Embedding:
-    """Rows of W (V, E) looked up for token ids (B, T) -> (B, T, E)."""
+def _dropout_mask(rng, p, shape, dtype):
+    """Inverted dropout's multiplier: 0 with probability p, else 1 / (1 - p)."""
+    mask = (rng.random(shape, dtype=dtype) >= p).astype(dtype)
+    mask *= 1.0 / (1.0 - p)
+    return mask
 
-    def __init__(self, W, shared=False):
+
+class Embedding:
+    """Rows of W (V, E) looked up for token ids (B, T) -> (B, T, E).
+
+    ``drop_words`` p > 0 (in training): embedding dropout of Gal & Ghahramani (2016), as
+    AWD-LSTM applies it: each of the V rows is zeroed with probability p, the others scaled
+    by 1 / (1 - p), one mask per call, so a dropped word is absent from the whole chunk.
+    """
+
+    def __init__(self, W, shared=False, drop_words=0.0, rng=None):
         self.params = {"W": W}
         self.grads = {"W": np.zeros_like(W)}
         self.shared = shared        # tied: another layer writes grads["W"] before backward
         self._touched = None        # rows written by the last backward (cleared next time)
         self.rows = None            # untied: those rows (unique), the only non-zero ones
+        self.drop_words = float(drop_words)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.training = True
+        self._scale = None          # (B*T, 1) multiplier of each looked-up row, or None
 
     def forward(self, ids):
         self._ids = np.ascontiguousarray(ids.T).ravel()          # time-major order
         B, T = ids.shape
-        out = np.take(self.params["W"], self._ids, axis=0)
+        W = self.params["W"]
+        out = np.take(W, self._ids, axis=0)
+        self._scale = None
+        if self.training and self.drop_words > 0.0:
+            rows = _dropout_mask(self.rng, self.drop_words, W.shape[0], W.dtype)
+            self._scale = rows[self._ids][:, None]
+            out *= self._scale
         return out.reshape(T, B, -1).transpose(1, 0, 2)
 
     def backward(self, dout):
@@ -54,7 +76,10 @@ class Embedding:
             else:
                 grad[self._touched] = 0
             self._touched = self.rows = np.unique(self._ids)
-        np.add.at(grad, self._ids, time_major(dout).reshape(-1, E))
+        drows = time_major(dout).reshape(-1, E)
+        if self._scale is not None:
+            drows = drows * self._scale
+        np.add.at(grad, self._ids, drows)
 
 
 class TimeAffine:
@@ -124,9 +149,7 @@ class TimeDropout:
         x = time_major(xs)
         T, B, D = x.shape
         shape = (1, B, D) if self.variational else (T, B, D)
-        keep = self.rng.random(shape, dtype=x.dtype) >= self.p
-        self._mask = keep.astype(x.dtype)
-        self._mask *= 1.0 / (1.0 - self.p)
+        self._mask = _dropout_mask(self.rng, self.p, shape, x.dtype)
         return (x * self._mask).transpose(1, 0, 2)
 
     def backward(self, dout):
@@ -170,16 +193,25 @@ class _TimeRecurrent:
     With ``record_dh`` set, ``backward`` keeps ``self.dhs`` (T, B, H): the total gradient of
     each step's output h_t, from above (dhs[t]) plus through the recurrence (from step t+1),
     i.e. the ``dh`` the time loop holds at step t. Gradient flow reads it (gradients.py).
+
+    ``weight_drop`` p > 0 (in training): DropConnect on the recurrent weights (Wan et al.
+    2013, as AWD-LSTM uses it, Merity et al. 2017): each call draws one mask M over Wh and
+    runs all its steps with Wh * M / (1 - p); the gradient of Wh is that of the product,
+    masked and scaled the same way. ``self._Wh`` is the matrix the steps use.
     """
 
     blocks = 1
     record_dh = False
 
-    def __init__(self, Wx, Wh, b):
+    def __init__(self, Wx, Wh, b, weight_drop=0.0, rng=None):
         self.params = {"Wx": Wx, "Wh": Wh, "b": b}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.hidden_size = Wh.shape[0]
         self.state = None           # dict of (B, H) arrays carried between calls
+        self.weight_drop = float(weight_drop)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.training = True
+        self._Wh_mask = None
 
     def reset_state(self):
         self.state = None
@@ -199,6 +231,10 @@ class _TimeRecurrent:
         self._hs = np.empty((T + 1, B, H), Wx.dtype)
         self._hs[0] = self._initial("h", B, Wx.dtype)
         self._A = A
+        self._Wh, self._Wh_mask = self.params["Wh"], None
+        if self.training and self.weight_drop > 0.0:
+            self._Wh_mask = _dropout_mask(self.rng, self.weight_drop, self._Wh.shape, Wx.dtype)
+            self._Wh = self._Wh * self._Wh_mask
         self._steps(A)
         self.state = self._final_state()
         return self._hs[1:].transpose(1, 0, 2)
@@ -216,6 +252,8 @@ class _TimeRecurrent:
         if weights:
             np.matmul(self._x.T, dA, out=self.grads["Wx"])
             self._grad_Wh(dA)
+            if self._Wh_mask is not None:
+                self.grads["Wh"] *= self._Wh_mask
             np.sum(dA, axis=0, out=self.grads["b"])
         dx = dA @ self.params["Wx"].T
         return dx.reshape(T, B, -1).transpose(1, 0, 2)
@@ -248,7 +286,7 @@ class TimeRNN(_TimeRecurrent):
     """Elman RNN over a (B, T, D) block: h_t = tanh(x_t Wx + h_{t-1} Wh + b) -> (B, T, H)."""
 
     def _steps(self, A):
-        Wh, hs = self.params["Wh"], self._hs
+        Wh, hs = self._Wh, self._hs
         rec = np.empty_like(hs[0])
         for t in range(A.shape[0]):
             np.matmul(hs[t], Wh, out=rec)
@@ -259,7 +297,7 @@ class TimeRNN(_TimeRecurrent):
         hs = self._hs
         dtanh = 1.0 - hs[1:] * hs[1:]                          # all steps at once
         dA = np.empty_like(dtanh)
-        WhT = _transposed_copy(self.params["Wh"])
+        WhT = _transposed_copy(self._Wh)
         dh, dh_rec = np.empty_like(hs[0]), np.zeros_like(hs[0])
         record = self.dhs
         for t in range(dh_seq.shape[0] - 1, -1, -1):
@@ -288,7 +326,7 @@ class TimeLSTM(_TimeRecurrent):
     def _steps(self, A):
         T, B, H4 = A.shape
         H = H4 // 4
-        Wh, hs = self.params["Wh"], self._hs
+        Wh, hs = self._Wh, self._hs
         self._cs = cs = np.empty_like(hs)
         cs[0] = self._initial("c", B, A.dtype)
         self._tanh_c = tanh_c = np.empty((T, B, H), A.dtype)
@@ -329,7 +367,7 @@ class TimeLSTM(_TimeRecurrent):
         coef4 = coef.reshape(T, B, 4, H)
         dA = np.empty_like(A)
         dA4 = dA.reshape(T, B, 4, H)
-        WhT = _transposed_copy(self.params["Wh"])
+        WhT = _transposed_copy(self._Wh)
         dh, dc = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
         dh_rec, dc_next = np.zeros((B, H), A.dtype), np.zeros((B, H), A.dtype)
         record = self.dhs
@@ -370,8 +408,8 @@ class TimeGRU(_TimeRecurrent):
     def _steps(self, A):
         T, B, H3 = A.shape
         H = H3 // 3
-        Wh_zr = np.ascontiguousarray(self.params["Wh"][:, : 2 * H])
-        Wh_n = np.ascontiguousarray(self.params["Wh"][:, 2 * H :])
+        Wh_zr = np.ascontiguousarray(self._Wh[:, : 2 * H])
+        Wh_n = np.ascontiguousarray(self._Wh[:, 2 * H :])
         hs = self._hs
         self._rh = rh = np.empty((T, B, H), A.dtype)     # r * h_{t-1}, for the Whn gradient
         self._n_minus_h = n_minus_h = np.empty((T, B, H), A.dtype)
@@ -402,7 +440,7 @@ class TimeGRU(_TimeRecurrent):
         to_n = z * (1.0 - n * n)
         to_r = hs[:-1] * r * (1.0 - r)
         keep = 1.0 - z
-        Wh = self.params["Wh"]
+        Wh = self._Wh
         Wh_zr_T, Wh_n_T = _transposed_copy(Wh[:, : 2 * H]), _transposed_copy(Wh[:, 2 * H :])
         dA = np.empty_like(A)
         dh, drh, tmp = (np.empty((B, H), A.dtype) for _ in range(3))

@@ -14,7 +14,9 @@ class LanguageModel:
 
     Token ids (B, T) -> embedding (E) -> ``num_layers`` recurrent layers (H) -> logits (V).
     Dropout acts on the embedding output, between layers and before the output layer (the
-    non-recurrent connections); ``variational`` shares one mask over the time steps of a call.
+    non-recurrent connections, each at its rate: ``ModelConfig.dropout_rates``);
+    ``variational`` shares one mask over the time steps of a call. ``dropout_words`` drops
+    whole rows of the embedding, ``weight_drop`` entries of each layer's Wh, one mask a call.
     With ``tie_weights`` the output layer uses the embedding matrix transposed: there is no
     "out.W", and "embed.W"'s gradient holds both contributions.
 
@@ -28,13 +30,12 @@ class LanguageModel:
     a zero state.
     """
 
-    def __init__(self, vocab_size, cell="lstm", num_layers=2, embed_size=200, hidden_size=200,
-                 dropout=0.0, variational=False, tie_weights=False, init_scale=0.1,
-                 dtype="float32", seed=0):
-        self.config = ModelConfig(vocab_size, cell, num_layers, embed_size, hidden_size,
-                                  dropout, variational, tie_weights, init_scale, dtype, seed)
-        self.dtype = np.dtype(dtype)
-        self.rng = np.random.default_rng(seed)      # parameters first, then dropout masks
+    def __init__(self, vocab_size, **settings):
+        """``settings``: the fields of ModelConfig (cell="lstm", num_layers=2, embed_size=200,
+        hidden_size=200, dropout=0.0, ..., dtype="float32", seed=0), by keyword."""
+        self.config = ModelConfig(vocab_size, **settings)
+        self.dtype = np.dtype(self.config.dtype)
+        self.rng = np.random.default_rng(self.config.seed)      # parameters first, then dropout masks
         self.params = self._init_params()
         self._build_layers()
         self.grads = {name: layer.grads[key] for name, (layer, key) in self._owners.items()}
@@ -53,13 +54,16 @@ class LanguageModel:
 
     def _build_layers(self):
         c, p = self.config, self.params
-        self.embed = Embedding(p["embed.W"], shared=c.tie_weights)
+        self.embed = Embedding(p["embed.W"], shared=c.tie_weights, drop_words=c.dropout_words,
+                               rng=self.rng)
         self.layers = [
-            RECURRENT_LAYERS[c.cell](p[f"{c.cell}{l}.Wx"], p[f"{c.cell}{l}.Wh"], p[f"{c.cell}{l}.b"])
+            RECURRENT_LAYERS[c.cell](p[f"{c.cell}{l}.Wx"], p[f"{c.cell}{l}.Wh"], p[f"{c.cell}{l}.b"],
+                                     weight_drop=c.weight_drop, rng=self.rng)
             for l in range(c.num_layers)
         ]
-        self.dropouts = [TimeDropout(c.dropout, c.variational, self.rng)
-                         for _ in range(c.num_layers + 1)]
+        embed, hidden, out = c.dropout_rates
+        rates = [embed] + [hidden] * (c.num_layers - 1) + [out]
+        self.dropouts = [TimeDropout(rate, c.variational, self.rng) for rate in rates]
         if c.tie_weights:
             self.out = TimeAffine(p["embed.W"], p["out.b"], transposed=True)
         else:
@@ -89,8 +93,8 @@ class LanguageModel:
 
     def _set_training(self, flag):
         self.training = flag
-        for d in self.dropouts:
-            d.training = flag
+        for part in (self.embed, *self.layers, *self.dropouts):
+            part.training = flag
 
     @contextmanager
     def evaluating(self, restore_state=False):

@@ -7,6 +7,7 @@ and SGD then touch those rows only, with the same result to the last bit.
 """
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -117,3 +118,65 @@ class Adam:
         self.betas = tuple(float(b) for b in state["betas"])
         self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m/")}
         self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v/")}
+
+
+class ParameterAverage:
+    """The running mean of the parameters over the steps it has been given (averaged SGD:
+    Polyak & Juditsky 1992; AWD-LSTM's ASGD, Merity et al. 2017).
+
+    After n calls of ``update``, ``mean[name]`` = (p_1 + ... + p_n) / n, kept as
+    mean += (p - mean) / n, in the parameters' dtype. ``applied`` puts the mean into the
+    parameter arrays for a block (validation, saving the best model) and the raw values back
+    after it.
+    """
+
+    PREFIX = "average/"
+
+    def __init__(self):
+        self.count = 0
+        self.mean = {}
+        self._scratch = {}
+
+    def update(self, params):
+        self.count += 1
+        for name, p, _ in _unique(params, params):
+            mean = self.mean.get(name)
+            if mean is None or self.count == 1:
+                self.mean[name] = p.copy()
+                continue
+            buf = self._scratch.get(name)
+            if buf is None:
+                buf = self._scratch[name] = np.empty_like(p)
+            np.subtract(p, mean, out=buf)
+            buf *= 1.0 / self.count
+            mean += buf
+
+    @contextmanager
+    def applied(self, params):
+        """params hold the mean inside the block (nothing changes before the first update)."""
+        if self.count == 0:
+            yield
+            return
+        raw = {}
+        for name, p, _ in _unique(params, params):
+            raw[name] = p.copy()
+            p[...] = self.mean[name]
+        try:
+            yield
+        finally:
+            for name, p, _ in _unique(params, params):
+                p[...] = raw[name]
+
+    def state_dict(self):
+        if self.count == 0:
+            return {}
+        state = {f"{self.PREFIX}{name}": m for name, m in self.mean.items()}
+        state[f"{self.PREFIX}count"] = np.array(self.count)
+        return state
+
+    def load_state_dict(self, state):
+        """From a checkpoint's optimizer state (entries under "average/"; none: no average)."""
+        prefix = self.PREFIX
+        self.count = int(state.get(f"{prefix}count", 0))
+        self.mean = {k[len(prefix):]: np.array(v) for k, v in state.items()
+                     if k.startswith(prefix) and k != f"{prefix}count"}

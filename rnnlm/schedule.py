@@ -7,7 +7,8 @@ non-finite step. Each step then runs at the epoch lr annealed linearly to 0 over
 ``anneal`` share of the budget:
     lr_step = lr_epoch * min(1, left / anneal)
 where ``left`` in [0, 1] is the share still to run of the epochs or of ``max_time``, whichever
-runs out first. Both budgets count over all resumes.
+runs out first. Both budgets count over all resumes. The steps that begin with ``left`` <=
+``average`` join the parameter average (optim.ParameterAverage).
 """
 
 
@@ -36,6 +37,11 @@ class Schedule:
         if self.cfg.anneal > 0:
             lr *= min(1.0, self.budget_left(state) / self.cfg.anneal)
         return lr
+
+    def averaging(self, state):
+        """Whether the step just taken joins the parameter average: it began within the last
+        ``average`` share of the budget (measured as for ``anneal``)."""
+        return self.cfg.average > 0 and self.budget_left(state) <= self.cfg.average
 
     def end_of_epoch(self, state, improved):
         """Decay the epoch lr after a whole epoch (state.epoch already counts it)."""

@@ -68,8 +68,10 @@ class RNNLM(nn.Module):
     recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. ``vocab``
     (tokens in id order), ``level`` and ``config`` (rnnlm's settings) come with the file.
     Dropout in training as rnnlm places it: on the embeddings, between layers and before the
-    output layer; with ``variational`` one mask per sequence on the first and the last
-    (between layers it is the recurrent module's own, a fresh mask each step).
+    output layer, each at its rate; with ``variational`` one mask per sequence on the first
+    and the last (between layers it is the recurrent module's own, a fresh mask each step).
+    rnnlm's word dropout and DropConnect on Wh (--dropout-words, --weight-drop) are not
+    applied here.
     """
 
     def __init__(self, config, vocab, level="word"):
@@ -77,7 +79,8 @@ class RNNLM(nn.Module):
         c = self.config = config
         self.vocab, self.level = list(vocab), level
         self.encoder = nn.Embedding(c.vocab_size, c.embed_size)
-        between = c.dropout if c.num_layers > 1 else 0.0
+        self.drop_embed, between, self.drop_out = c.dropout_rates
+        between = between if c.num_layers > 1 else 0.0
         if c.cell == "gru":
             self.rnn = RnnlmGRU(c.embed_size, c.hidden_size, c.num_layers, between)
         else:
@@ -88,11 +91,10 @@ class RNNLM(nn.Module):
             self.decoder.weight = self.encoder.weight
 
     def forward(self, ids, state=None):
-        out, state = self.rnn(self._drop(self.encoder(ids)), state)
-        return self.decoder(self._drop(out)), state
+        out, state = self.rnn(self._drop(self.encoder(ids), self.drop_embed), state)
+        return self.decoder(self._drop(out, self.drop_out)), state
 
-    def _drop(self, x):
-        p = self.config.dropout
+    def _drop(self, x, p):
         if not self.training or p == 0:
             return x
         if not self.config.variational:

@@ -29,7 +29,7 @@ from .data import BatchStream, Corpus, load_corpus
 from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
 from .model import LanguageModel
-from .optim import SGD, Adam, clip_grad_norm
+from .optim import SGD, Adam, ParameterAverage, clip_grad_norm
 from .outputs import OutputSlot, default_out, last_path, out_for_resume  # noqa: F401
 from .schedule import Schedule
 
@@ -172,6 +172,7 @@ class Trainer:
         self.model = ckpt.model if ckpt is not None else LanguageModel.from_config(model_cfg)
         self.opt = (SGD(self.cfg.learning_rate) if self.cfg.optimizer == "sgd"
                     else Adam(self.cfg.learning_rate))
+        self.average = ParameterAverage()
         self.state = TrainingState(lr=self.cfg.learning_rate)
         if ckpt is not None:
             self._restore(ckpt, resume)
@@ -191,6 +192,7 @@ class Trainer:
         try:
             self.state = TrainingState.from_dict(ckpt.meta["train_state"])
             self.opt.load_state_dict(ckpt.optimizer_state)
+            self.average.load_state_dict(ckpt.optimizer_state)
             self.model.rng.bit_generator.state = ckpt.meta["rng"]
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"checkpoint '{path}' holds no usable training state; resume "
@@ -227,7 +229,8 @@ class Trainer:
                 "best_valid_ppl": self.state.best_valid_ppl}
         if self.run_id is not None:
             meta["run_id"] = self.run_id
-        checkpoint.save(path, self.model, self.corpus.vocab, meta=meta, optimizer=self.opt,
+        checkpoint.save(path, self.model, self.corpus.vocab, meta=meta,
+                        optimizer={**self.opt.state_dict(), **self.average.state_dict()},
                         train_config=self.cfg.to_dict())
 
     def _validate(self):
@@ -313,6 +316,8 @@ class Trainer:
                 norm = clip_grad_norm(model.grads, cfg.clip or math.inf, rows)
                 if math.isfinite(loss) and math.isfinite(norm):
                     self.opt.step(model.params, model.grads, rows)
+                    if self.schedule.averaging(st):
+                        self.average.update(model.params)
                     bad_steps = 0
                 else:
                     bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)
@@ -382,32 +387,42 @@ class Trainer:
         validate = cfg.eval_every is not None and st.step % cfg.eval_every == 0
         if st.step % cfg.log_every == 0 or validate:
             if validate:
-                fields["valid_ppl"] = self._note_validation(self._validate())
+                fields["valid_ppl"] = self._validate_and_keep()
+                fields.update(self._averaged())
             self.emit("step", **fields)
             window.update(loss=0.0, tokens=0, time=0.0)
 
-    def _note_validation(self, valid_ppl):
-        """Keep the best model by validation perplexity: save it to ``out`` when it is the
-        best so far (or when there is no validation data). Returns valid_ppl."""
+    def _validate_and_keep(self):
+        """Validate, and keep the best model by validation perplexity: save it to ``out`` when
+        it is the best so far (or when there is no validation data). Once averaging has begun
+        (--average), both use the average of the parameters. Returns valid_ppl."""
         st = self.state
-        best = st.best_valid_ppl
-        if valid_ppl is None or best is None or valid_ppl < best:
-            st.best_valid_ppl = valid_ppl
-            self._save(self.out)
+        with self.average.applied(self.model.params):
+            valid_ppl = self._validate()
+            best = st.best_valid_ppl
+            if valid_ppl is None or best is None or valid_ppl < best:
+                st.best_valid_ppl = valid_ppl
+                self._save(self.out)
         return valid_ppl
+
+    def _averaged(self):
+        """The field of a validation's event with --average: the steps in the average that
+        validation used (0 before averaging begins); nothing without --average."""
+        return {"averaged_steps": self.average.count} if self.cfg.average > 0 else {}
 
     def _end_of_epoch(self, partial):
         """Validate, save, decay the lr; True if patience has run out."""
         st, cfg = self.state, self.cfg
         before = st.best_valid_ppl
-        valid_ppl = self._note_validation(self._validate())
+        valid_ppl = self._validate_and_keep()
         improved = valid_ppl is None or before is None or valid_ppl < before
         st.bad_epochs = 0 if improved else st.bad_epochs + 1
         train_ppl = (math.exp(min(st.epoch_loss / st.epoch_tokens, 700.0))
                      if st.epoch_tokens else None)
         record = {"epoch": st.epoch + (1 if partial else 0), "step": st.step,
                   "tokens": st.tokens, "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": self.opt.lr, "elapsed_s": st.train_time, "best": improved}
+                  "lr": self.opt.lr, "elapsed_s": st.train_time, "best": improved,
+                  **self._averaged()}
         st.history.append(record)
         if not partial:
             self.schedule.end_of_epoch(st, improved)

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY, run_cli
-from rnnlm import load
+from rnnlm import load, train
+from rnnlm.training import TrainingInterrupted
+from rnnlm.data import load_corpus
+from rnnlm.evaluation import evaluate_ids
 
 
 def json_events(stdout):
@@ -68,6 +71,46 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, small_corpus):
     for name, value in straight.model.params.items():
         np.testing.assert_array_equal(split.model.params[name], value, err_msg=name)
     assert straight.optimizer_state.keys() == split.optimizer_state.keys()
+
+
+def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, small_corpus):
+    """Interrupted by SIGINT in the middle of the averaged stretch, then resumed on the command
+    line: the same parameters, optimizer state and average as a run that was never stopped."""
+    settings = dict(hidden_size=24, embed_size=24, num_layers=1, bptt=10, batch_size=8,
+                    dropout=0.2, dropout_out=0.4, dropout_words=0.1, weight_drop=0.3,
+                    average=0.75, epochs=2, decay_on_plateau=False, progress=False)
+    train(small_corpus, out=tmp_path / "straight.npz", **settings)
+
+    def interrupt_at(event):
+        if event["event"] == "progress" and event["step"] == 300:    # 278 steps an epoch
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(TrainingInterrupted):
+        train(small_corpus, out=tmp_path / "split.npz", callback=interrupt_at, **settings)
+    assert 0 < int(load(tmp_path / "split.last.npz").optimizer_state["average/count"]) < 300
+    proc = run_cli("train", small_corpus, "--resume", tmp_path / "split.last.npz", "--json",
+                   cwd=tmp_path)
+    straight, split = load(tmp_path / "straight.last.npz"), load(tmp_path / "split.last.npz")
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(split.model.params[name], value, err_msg=name)
+    assert straight.optimizer_state.keys() == split.optimizer_state.keys()
+    for key, value in straight.optimizer_state.items():
+        np.testing.assert_array_equal(split.optimizer_state[key], value, err_msg=key)
+    # The last checkpoint holds the raw parameters and the average of the last 3/4 of the steps.
+    steps = split.meta["train_state"]["step"]
+    assert int(split.optimizer_state["average/count"]) == steps - steps // 4
+    epochs = [e for e in json_events(proc.stdout) if e["event"] == "epoch"]
+    assert epochs[-1]["averaged_steps"] == steps - steps // 4
+    # Validation used the average, and the best model is the one validated.
+    valid = load_corpus(small_corpus).valid
+    model = split.model
+    raw_ppl = evaluate_ids(model, valid)["ppl"]
+    for name, p in model.params.items():
+        p[...] = split.optimizer_state[f"average/{name}"]
+    assert evaluate_ids(model, valid)["ppl"] == pytest.approx(epochs[-1]["valid_ppl"], rel=1e-6)
+    assert raw_ppl != pytest.approx(epochs[-1]["valid_ppl"], rel=1e-4)
+    best = load(tmp_path / "split.npz")
+    assert evaluate_ids(best.model, valid)["ppl"] == pytest.approx(split.meta["best_valid_ppl"],
+                                                                   rel=1e-6)
 
 
 def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):

@@ -51,6 +51,24 @@ def test_recurrent_layer_gradients_match_finite_differences(cls, blocks):
     check_layer(layer, forward, random(rng, B, T, D))
 
 
+@pytest.mark.parametrize("cls,blocks", [(TimeRNN, 1), (TimeLSTM, 4), (TimeGRU, 3)])
+def test_recurrent_layer_with_weight_drop_matches_finite_differences(cls, blocks):
+    rng = np.random.default_rng(0)
+    layer = cls(random(rng, D, blocks * H), random(rng, H, blocks * H), random(rng, blocks * H),
+                weight_drop=0.4)
+    carried_in = {name: random(rng, B, H) for name in (("h", "c") if cls is TimeLSTM else ("h",))}
+
+    def forward(x):
+        layer.rng = np.random.default_rng(7)      # the same mask on Wh at every evaluation
+        layer.state = {k: v.copy() for k, v in carried_in.items()}
+        return layer.forward(x)
+
+    check_layer(layer, forward, random(rng, B, T, D))
+    dropped = layer._Wh_mask == 0
+    assert 0 < dropped.sum() < dropped.size
+    assert np.all(layer.grads["Wh"][dropped] == 0)    # a dropped weight learns nothing
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 def test_affine_gradients_match_finite_differences(transposed):
     rng = np.random.default_rng(0)
@@ -69,6 +87,31 @@ def test_embedding_gradient_matches_finite_differences():
         return float(np.sum(layer.forward(ids) * weights))
 
     loss()
+    layer.backward(weights)
+    assert_gradients_match(loss, {"W": layer.grads["W"].copy()}, layer.params)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_embedding_with_word_dropout_matches_finite_differences(shared):
+    rng = np.random.default_rng(0)
+    layer = Embedding(random(rng, V, D), shared=shared, drop_words=0.4)
+    ids = np.array([[0, 3, 3, 6, 1], [2, 2, 2, 5, 0], [6, 4, 1, 3, 3]])
+    weights = random(rng, B, T, D)
+
+    def loss():
+        layer.rng = np.random.default_rng(5)      # the same rows dropped at every evaluation
+        return float(np.sum(layer.forward(ids) * weights))
+
+    out = layer.forward(ids)
+    layer.rng = np.random.default_rng(5)
+    out = np.array(layer.forward(ids))
+    kept = np.abs(out).sum(axis=2) > 0
+    # A word is dropped from the whole chunk or from none of it.
+    for word in np.unique(ids):
+        assert len(set(kept[ids == word])) == 1
+    assert kept.any() and not kept.all()
+    loss()
+    layer.grads["W"][...] = 0                     # shared: the other layer's part is zero
     layer.backward(weights)
     assert_gradients_match(loss, {"W": layer.grads["W"].copy()}, layer.params)
 
@@ -117,6 +160,33 @@ def test_model_gradients_match_finite_differences(cell, num_layers, tied):
     loss()
     m.backward()
     assert_gradients_match(loss, {k: g.copy() for k, g in m.grads.items()}, m.params)
+
+
+@pytest.mark.parametrize("cell,tied", [(cell, tied) for cell in ("rnn", "lstm", "gru")
+                                       for tied in (False, True)])
+def test_model_with_every_regulariser_matches_finite_differences(cell, tied):
+    """Word dropout, DropConnect on Wh and a different dropout rate at each place, at once."""
+    m = LanguageModel(V, cell=cell, num_layers=3, embed_size=H if tied else D, hidden_size=H,
+                      dropout=0.1, dropout_embed=0.2, dropout_hidden=0.3, dropout_out=0.4,
+                      dropout_words=0.3, weight_drop=0.5, variational=True, tie_weights=tied,
+                      init_scale=0.5, dtype="float64", seed=3)
+    assert [d.p for d in m.dropouts] == [0.2, 0.3, 0.3, 0.4]
+    rng = np.random.default_rng(0)
+    x, t = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    mask_state = m.rng.bit_generator.state
+
+    def loss():
+        m.reset_state()
+        m.rng.bit_generator.state = mask_state     # every mask fixed across evaluations
+        return m.forward(x, t)
+
+    loss()
+    m.backward()
+    assert all(layer._Wh_mask is not None for layer in m.layers)
+    assert_gradients_match(loss, {k: g.copy() for k, g in m.grads.items()}, m.params)
+    with m.evaluating():                           # no mask of any kind outside training
+        m.forward(x, t)
+    assert all(layer._Wh_mask is None for layer in m.layers) and m.embed._scale is None
 
 
 def test_tied_model_has_one_matrix_for_embedding_and_output():

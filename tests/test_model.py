@@ -174,6 +174,10 @@ def test_sparse_embedding_gradient_equals_the_dense_one_across_steps():
     (dict(tie_weights=True, embed_size=5, hidden_size=6), "--embed-size == --hidden-size"),
     (dict(dtype="float16"), "dtype"),
     (dict(init_scale=0.0), "init-scale"),
+    (dict(dropout_hidden=1.0), "--dropout-hidden must be in"),
+    (dict(dropout_words=-0.5), "--dropout-words must be in"),
+    (dict(weight_drop=True), "--weight-drop must be in"),
+    (dict(weight_drop="0.5"), "--weight-drop must be in"),
 ])
 def test_bad_settings_raise_one_clear_error(kwargs, fragment):
     with pytest.raises(UsageError, match=fragment):
@@ -187,3 +191,25 @@ def test_out_of_range_ids_and_backward_without_targets_are_refused():
     m.forward(np.array([[0, 1]]))
     with pytest.raises(UsageError, match="targets"):
         m.backward()
+
+
+@pytest.mark.parametrize("given,rates", [
+    (dict(), [0.0, 0.0, 0.0, 0.0]),
+    (dict(dropout=0.3), [0.3, 0.3, 0.3, 0.3]),
+    (dict(dropout=0.3, dropout_hidden=0.1), [0.3, 0.1, 0.1, 0.3]),
+    (dict(dropout_embed=0.0, dropout_out=0.5, dropout=0.2), [0.0, 0.2, 0.2, 0.5]),
+])
+def test_dropout_sets_every_place_and_a_place_of_its_own_wins(given, rates):
+    m = LanguageModel(V, num_layers=3, **given)
+    assert [d.p for d in m.dropouts] == rates      # embedding, between layers (2), output
+
+
+def test_a_new_regulariser_at_zero_draws_nothing_and_changes_nothing():
+    """Old checkpoints and recipes train as they did: same masks, same random stream."""
+    settings = dict(cell="lstm", num_layers=2, embed_size=5, hidden_size=5, dropout=0.3)
+    x = np.random.default_rng(0).integers(0, V, (3, 4))
+    losses = []
+    for extra in ({}, dict(weight_drop=0.0, dropout_words=0.0, dropout_hidden=0.3)):
+        m = LanguageModel(V, **settings, **extra)
+        losses.append((m.forward(x, x), m.rng.random()))
+    assert losses[0] == losses[1]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlm import SGD, Adam, LanguageModel, clip_grad_norm
+from rnnlm.optim import ParameterAverage
 
 
 def problem(seed=0):
@@ -117,3 +118,40 @@ def test_sparse_embedding_rows_give_the_dense_update_to_the_last_bit(clip):
     tied.train().forward(x, t)
     tied.backward()
     assert tied.grad_rows == {}             # the output layer fills every row of the shared one
+
+
+def test_parameter_average_is_the_mean_of_what_it_was_given_and_applies_in_place():
+    params, _ = problem()
+    rng = np.random.default_rng(1)
+    seen = []
+    average = ParameterAverage()
+    for _ in range(7):
+        params["a"] += rng.normal(size=(4, 3))      # "a_again" is the same array: once only
+        params["b"] += rng.normal(size=5)
+        average.update(params)
+        seen.append({k: params[k].copy() for k in ("a", "b")})
+    assert set(average.mean) == {"a", "b"} and average.count == 7
+    raw = {k: v.copy() for k, v in params.items()}
+    with average.applied(params):
+        for k in ("a", "b"):
+            np.testing.assert_allclose(params[k], np.mean([s[k] for s in seen], axis=0),
+                                       rtol=1e-12)
+        assert params["a_again"] is params["a"]
+    for k, v in raw.items():
+        np.testing.assert_array_equal(params[k], v)          # the raw values are back
+    restored = ParameterAverage()
+    restored.load_state_dict({"lr": np.array(1.0), **average.state_dict()})
+    assert restored.count == 7
+    for k in ("a", "b"):
+        np.testing.assert_array_equal(restored.mean[k], average.mean[k])
+
+
+def test_an_empty_average_changes_nothing_and_saves_nothing():
+    params, _ = problem()
+    raw = {k: v.copy() for k, v in params.items()}
+    average = ParameterAverage()
+    with average.applied(params):
+        np.testing.assert_array_equal(params["b"], raw["b"])
+    assert average.state_dict() == {}
+    average.load_state_dict({"lr": np.array(1.0)})
+    assert average.count == 0

@@ -25,9 +25,11 @@ WORDS = ["<unk>", "<eos>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran"]
 
 
 def trained_like(cell, layers, tied, seed=0):
-    """A small float32 model with every parameter (biases too) away from zero."""
+    """A small float32 model with every parameter (biases too) away from zero, and settings
+    of every kind (a rate of its own at one place, the others following --dropout)."""
     return LanguageModel(len(WORDS), cell=cell, num_layers=layers, embed_size=6,
-                         hidden_size=6, tie_weights=tied, init_scale=0.5, dropout=0.1, seed=seed)
+                         hidden_size=6, tie_weights=tied, init_scale=0.5, dropout=0.1,
+                         dropout_out=0.3, weight_drop=0.2, seed=seed)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -45,12 +45,26 @@ def model_shape(settings):
         (" tied" if settings.get("tie-weights") else "")
 
 
+def describe_dropout(m):
+    """'dropout 0.3 variational, weight drop 0.5' from a model's settings (field names); ''
+    without any. Rates given per place show as embed/hidden/out."""
+    rates = [m["dropout"] if m.get(k) is None else m[k]
+             for k in ("dropout_embed", "dropout_hidden", "dropout_out")]
+    parts = []
+    if any(rates):
+        shown = f"{rates[0]:g}" if len(set(rates)) == 1 else "/".join(f"{r:g}" for r in rates)
+        parts.append(f"dropout {shown}{' variational' if m['variational'] else ''}")
+    parts += [f"{name} {m[k]:g}" for k, name in (("dropout_words", "word dropout"),
+                                                 ("weight_drop", "weight drop")) if m.get(k)]
+    return ", ".join(parts)
+
+
 def describe_start(e):
     """The lines that open a training run: what is trained on what."""
     m, stats = e["model"], e["stats"]
     tied = ", tied" if m["tie_weights"] else ""
-    drop = f", dropout {m['dropout']}{' variational' if m['variational'] else ''}" \
-        if m["dropout"] else ""
+    drop = describe_dropout(m)
+    drop = f", {drop}" if drop else ""
     lines = [f"{'resuming' if e['resumed'] else 'training'} {m['cell']} "
              f"{m['num_layers']}x{m['hidden_size']} (embedding {m['embed_size']}{tied}{drop}), "
              f"{e['params']:,} parameters, on '{e['corpus']}'",
