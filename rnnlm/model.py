@@ -35,7 +35,7 @@ class LanguageModel:
         hidden_size=200, dropout=0.0, ..., dtype="float32", seed=0), by keyword."""
         self.config = ModelConfig(vocab_size, **settings)
         self.dtype = np.dtype(self.config.dtype)
-        self.rng = np.random.default_rng(self.config.seed)      # parameters first, then dropout masks
+        self.rng = np.random.default_rng(self.config.seed)  # parameters, then dropout masks
         self.params = self._init_params()
         self._build_layers()
         self.grads = {name: layer.grads[key] for name, (layer, key) in self._owners.items()}
@@ -57,7 +57,7 @@ class LanguageModel:
         self.embed = Embedding(p["embed.W"], shared=c.tie_weights, drop_words=c.dropout_words,
                                rng=self.rng)
         self.layers = [
-            RECURRENT_LAYERS[c.cell](p[f"{c.cell}{l}.Wx"], p[f"{c.cell}{l}.Wh"], p[f"{c.cell}{l}.b"],
+            RECURRENT_LAYERS[c.cell](*(p[f"{c.cell}{l}.{k}"] for k in ("Wx", "Wh", "b")),
                                      weight_drop=c.weight_drop, rng=self.rng)
             for l in range(c.num_layers)
         ]

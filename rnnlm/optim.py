@@ -133,9 +133,13 @@ class ParameterAverage:
     PREFIX = "average/"
 
     def __init__(self):
+        self.reset()
+        self._scratch = {}
+
+    def reset(self):
+        """Forget every update (the budget grew: the last fraction starts later)."""
         self.count = 0
         self.mean = {}
-        self._scratch = {}
 
     def update(self, params):
         self.count += 1

@@ -318,6 +318,8 @@ class Trainer:
                     self.opt.step(model.params, model.grads, rows)
                     if self.schedule.averaging(st):
                         self.average.update(model.params)
+                    elif self.average.count:        # a resume lengthened the budget
+                        self.average.reset()
                     bad_steps = 0
                 else:
                     bad_steps = self._skip_bad_step(bad_steps + 1, loss, norm)

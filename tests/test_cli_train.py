@@ -113,6 +113,18 @@ def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, s
                                                                    rel=1e-6)
 
 
+def test_a_resume_that_lengthens_the_budget_averages_its_new_last_stretch(tmp_path,
+                                                                          small_corpus):
+    settings = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8,
+                    average=0.25, decay_on_plateau=False, progress=False)
+    train(small_corpus, out=tmp_path / "m.npz", epochs=2, **settings)
+    first = load(tmp_path / "m.last.npz").optimizer_state
+    assert int(first["average/count"]) == 2 * 278 // 4             # 278 steps an epoch
+    train(small_corpus, resume=tmp_path / "m.last.npz", epochs=4, **settings)
+    # The first two epochs' average is forgotten: the new one spans the last of four epochs.
+    assert int(load(tmp_path / "m.last.npz").optimizer_state["average/count"]) == 278
+
+
 def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):
     out = tmp_path / "m.npz"
     out.write_bytes(b"precious")

@@ -155,3 +155,6 @@ def test_an_empty_average_changes_nothing_and_saves_nothing():
     assert average.state_dict() == {}
     average.load_state_dict({"lr": np.array(1.0)})
     assert average.count == 0
+    average.update(params)
+    average.reset()
+    assert average.count == 0 and average.state_dict() == {}
