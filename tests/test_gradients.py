@@ -139,6 +139,24 @@ def test_softmax_loss_gradient_matches_finite_differences():
     assert_gradients_match(loss, {"logits": np.array(layer.backward())}, {"logits": logits})
 
 
+def check_model(m):
+    """The whole model's gradients against finite differences, every mask fixed across
+    evaluations; returns the (x, t) it used."""
+    rng = np.random.default_rng(0)
+    x, t = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    mask_state = m.rng.bit_generator.state
+
+    def loss():
+        m.reset_state()
+        m.rng.bit_generator.state = mask_state
+        return m.forward(x, t)
+
+    loss()
+    m.backward()
+    assert_gradients_match(loss, {k: g.copy() for k, g in m.grads.items()}, m.params)
+    return x, t
+
+
 MODEL_CASES = [(cell, layers, tied) for cell in ("rnn", "lstm", "gru")
                for layers in (1, 2) for tied in (False, True)]
 
@@ -148,18 +166,7 @@ def test_model_gradients_match_finite_differences(cell, num_layers, tied):
     m = LanguageModel(V, cell=cell, num_layers=num_layers, embed_size=H if tied else D,
                       hidden_size=H, dropout=0.3, variational=(num_layers == 2),
                       tie_weights=tied, init_scale=0.5, dtype="float64", seed=3)
-    rng = np.random.default_rng(0)
-    x, t = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-    mask_state = m.rng.bit_generator.state
-
-    def loss():
-        m.reset_state()
-        m.rng.bit_generator.state = mask_state     # dropout masks fixed across evaluations
-        return m.forward(x, t)
-
-    loss()
-    m.backward()
-    assert_gradients_match(loss, {k: g.copy() for k, g in m.grads.items()}, m.params)
+    check_model(m)
 
 
 @pytest.mark.parametrize("cell,tied", [(cell, tied) for cell in ("rnn", "lstm", "gru")
@@ -171,19 +178,8 @@ def test_model_with_every_regulariser_matches_finite_differences(cell, tied):
                       dropout_words=0.3, weight_drop=0.5, variational=True, tie_weights=tied,
                       init_scale=0.5, dtype="float64", seed=3)
     assert [d.p for d in m.dropouts] == [0.2, 0.3, 0.3, 0.4]
-    rng = np.random.default_rng(0)
-    x, t = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-    mask_state = m.rng.bit_generator.state
-
-    def loss():
-        m.reset_state()
-        m.rng.bit_generator.state = mask_state     # every mask fixed across evaluations
-        return m.forward(x, t)
-
-    loss()
-    m.backward()
+    x, t = check_model(m)
     assert all(layer._Wh_mask is not None for layer in m.layers)
-    assert_gradients_match(loss, {k: g.copy() for k, g in m.grads.items()}, m.params)
     with m.evaluating():                           # no mask of any kind outside training
         m.forward(x, t)
     assert all(layer._Wh_mask is None for layer in m.layers) and m.embed._scale is None
