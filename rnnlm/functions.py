@@ -39,9 +39,10 @@ def add_bias(z, b):
     in_row_blocks(lambda rows: np.add(rows, b, out=rows), z)
 
 
-def softmax_cross_entropy(z, targets):
+def softmax_cross_entropy(z, targets, bias=None, grad_scale=None):
     """Row-parallel ``_softmax_cross_entropy`` (see there)."""
-    parts = in_row_blocks(_softmax_cross_entropy, z, targets)
+    parts = in_row_blocks(lambda zs, ts: _softmax_cross_entropy(zs, ts, bias, grad_scale),
+                          z, targets)
     if len(parts) == 1:
         return parts[0]
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
@@ -54,24 +55,41 @@ def softmax_cross_entropy_grad(exp_z, sums, targets, scale):
     return exp_z
 
 
-def _softmax_cross_entropy(z, targets):
+# Each pass over the logits after the product works on this many bytes of rows at a time, so
+# that the block stays in the core's cache from the bias to the gradient: the (N, V) array
+# then travels through memory once instead of once per pass.
+_BLOCK_BYTES = 1 << 20
+
+
+def _softmax_cross_entropy(z, targets, bias=None, grad_scale=None):
     """Cross-entropy of each row of logits ``z`` (N, V) against ``targets`` (N,), in place.
 
-    Overwrites ``z`` with unnormalized exponentials exp(z - shift) so that the gradient can
-    be written into the same buffer later (see ``softmax_cross_entropy_grad``): the (N, V)
-    array is never copied. Returns (per-row losses (N,), row sums of the exponentials (N,)).
+    ``bias`` (V,), if given, is added to every row first. Overwrites ``z`` with unnormalized
+    exponentials exp(z - shift), so that the gradient can be written into the same buffer
+    later (``softmax_cross_entropy_grad``), or at once with ``grad_scale``: then ``z`` is left
+    holding grad_scale * (softmax(z) - onehot(targets)). The (N, V) array is never copied.
+    Returns (per-row losses (N,), row sums of the exponentials (N,)).
     """
-    rows = np.arange(len(targets))
-    row_max = z.max(axis=1)
-    # Shifting by the row max only guards exp against overflow. When every row max lies in
-    # [-30, 60], exp(z) is safe as it is (V * e^60 overflows float32 only for V > 1e12, and
-    # each row's largest term stays a normal number), and a whole pass over z is saved.
-    if not (row_max.max(initial=0) <= 60 and row_max.min(initial=0) >= -30):
-        z -= row_max[:, None]
-    target_logit = z[rows, targets]        # gathered before exp overwrites the logits
-    np.exp(z, out=z)
-    sums = z.sum(axis=1)
-    return np.log(sums) - target_logit, sums
+    n, V = z.shape
+    losses, sums = np.empty(n, z.dtype), np.empty(n, z.dtype)
+    step = max(1, _BLOCK_BYTES // (V * z.itemsize))
+    for lo in range(0, n, step):
+        block, t = z[lo : lo + step], targets[lo : lo + step]
+        if bias is not None:
+            block += bias
+        row_max = block.max(axis=1)
+        # Shifting by the row max only guards exp against overflow. When every row max lies
+        # in [-30, 60], exp(z) is safe as it is (V * e^60 overflows float32 only for V > 1e12,
+        # and each row's largest term stays a normal number), and a pass is saved.
+        if not (row_max.max() <= 60 and row_max.min() >= -30):
+            block -= row_max[:, None]
+        target_logit = block[np.arange(len(t)), t]      # gathered before exp overwrites it
+        np.exp(block, out=block)
+        s = np.sum(block, axis=1, out=sums[lo : lo + step])
+        np.subtract(np.log(s), target_logit, out=losses[lo : lo + step])
+        if grad_scale is not None:
+            _softmax_cross_entropy_grad(block, s, t, grad_scale)
+    return losses, sums
 
 
 def _softmax_cross_entropy_grad(exp_z, sums, targets, scale):

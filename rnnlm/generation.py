@@ -166,12 +166,15 @@ def _picker(greedy, temperature, top_k, top_p, rng):
     def pick(logits):
         z, e, lse = _normalize(logits)
         rows = np.arange(len(z))
-        ids = z.argmax(axis=1) if greedy else _draw(z, e, temperature, top_k, top_p, rng)
+        # Sampling selects on the logits as they are (float32: half the bytes to partition
+        # and sort); the float64 weights are computed from them exactly.
+        ids = z.argmax(axis=1) if greedy else _draw(logits, e, temperature, top_k, top_p, rng)
         return ids, z[rows, ids] - lse
     return pick
 
 
 _NUCLEUS_GUESS = 256     # top-p: look for the nucleus among this many most probable first
+_BLOCK = 128             # _locate: block size of its two-level search
 
 
 def _most_probable(z, c):
@@ -190,27 +193,70 @@ def _most_probable(z, c):
     return np.take_along_axis(ids, order, axis=1)
 
 
-def _draw(z, e, temperature, top_k, top_p, rng):
-    """One token per row of z (B, V), from the tempered, truncated distribution.
+def _block_cums(w):
+    """Running sums of w (1-D) at the end of each block of _BLOCK entries (pairwise sums of
+    the blocks: a vectorised pass, where a cumulative sum of all of w is a sequential one)."""
+    full = len(w) // _BLOCK * _BLOCK
+    sums = w[:full].reshape(-1, _BLOCK).sum(axis=1)
+    if full < len(w):
+        sums = np.append(sums, w[full:].sum())
+    return np.cumsum(sums)
 
-    The candidates are all V tokens in id order (plain sampling needs no order), the k most
-    probable largest first (top-k), or the nucleus (top-p): the most probable tokens, largest
-    first (ties by id), kept while the mass before them is below p. One uniform number per row
-    is then located in the cumulative weights of the candidates.
+
+def _locate(w, cums, x, side="right"):
+    """(j, running sum of w at j): the first index j of w (1-D weights >= 0) whose running
+    sum exceeds x (side "right") or reaches it ("left"), as np.searchsorted(np.cumsum(w), x,
+    side) finds it up to rounding; (len(w), total) if none does. ``cums`` is _block_cums(w):
+    only the block holding the answer gets a cumulative sum of its own. A "right" answer
+    always has w[j] > 0 (a zeroed token is never drawn)."""
+    k = int(np.searchsorted(cums, x, side))
+    if k == len(cums):
+        return len(w), cums[-1]
+    lo = k * _BLOCK
+    block = w[lo : lo + _BLOCK]
+    cum = np.cumsum(block)
+    if k:
+        cum += cums[k - 1]
+    j = int(np.searchsorted(cum, x, side))
+    if j == len(cum):           # the block sums placed x here, its running sum rounded below
+        j = int(np.flatnonzero(block)[-1])
+    return lo + j, cum[j]
+
+
+def _sample_index(w, cums, r, total=None):
+    """The index drawn from weights w (1-D, ``cums`` = _block_cums(w)) by the uniform number
+    r in [0, 1): the first whose running sum exceeds r times the total (of all w, or of the
+    prefix whose running sum is ``total``), the candidates taken in their order in w."""
+    total = cums[-1] if total is None else total
+    return _locate(w, cums, min(r * total, np.nextafter(total, 0)))[0]    # never past the end
+
+
+def _draw(z, e, temperature, top_k, top_p, rng):
+    """One token per row of logits z (B, V), from the tempered, truncated distribution.
+
+    ``e`` is exp(z - max) in float64 (the untempered weights). The candidates are all V
+    tokens in id order (plain sampling needs no order), the k most probable largest first
+    (top-k), or the nucleus (top-p): the most probable tokens, largest first (ties by id),
+    kept while the mass before them is below p. One uniform number per row is then located
+    in the cumulative weights of the candidates.
     """
     B, V = z.shape
-    m = z.max(axis=1, keepdims=True)
+    m = z.max(axis=1, keepdims=True).astype(np.float64)
 
-    def weights(ids):       # tempered exp(z - max) of all tokens (None) or of ids (B, C)
+    def weights(ids):       # tempered float64 exp(z - max) of all tokens (None) or of ids (B, C)
         if temperature == 1:
             return e if ids is None else np.take_along_axis(e, ids, axis=1)
-        return np.exp(((z if ids is None else np.take_along_axis(z, ids, axis=1)) - m)
-                      / temperature)
+        zs = z if ids is None else np.take_along_axis(z, ids, axis=1)
+        return np.exp((zs.astype(np.float64) - m) / temperature)
 
     k = V if top_k is None else min(top_k, V)
     if top_p is not None and k == V:
-        return _draw_nucleus(weights(None), top_p, rng)
-    cand = _most_probable(z, k) if k < V else None      # k < V: a partition and a sort of k
+        return _draw_nucleus(z, weights(None), m[:, 0], temperature, top_p, rng)
+    if k == V:
+        w, r = weights(None), rng.random(B)
+        return np.array([_sample_index(w[b], _block_cums(w[b]), r[b]) for b in range(B)],
+                        dtype=np.intp)
+    cand = _most_probable(z, k)                 # a partition of V and a sort of the k
     w = weights(cand)
     cum = np.cumsum(w, axis=1)
     if top_p is not None:
@@ -220,34 +266,35 @@ def _draw(z, e, temperature, top_k, top_p, rng):
     total = cum[:, -1]
     u = np.minimum(rng.random(B) * total, np.nextafter(total, 0))  # u < total: never past the end
     j = (cum <= u[:, None]).sum(axis=1)     # the first index whose cumulative weight exceeds u
-    return j if cand is None else cand[np.arange(B), j]
+    return cand[np.arange(B), j]
 
 
-def _draw_nucleus(w, top_p, rng):
-    """Top-p over the weights w (B, V) without an argsort of V, which costs several times the
-    model's step: the weights are sorted as values (a vectorised sort), only the few hundred
-    largest when they hold the nucleus, and the rank drawn is mapped back to its token (among
-    equal weights by id, the order a stable argsort gives)."""
-    B, V = w.shape
+def _draw_nucleus(z, w, m, temperature, top_p, rng):
+    """Top-p over logits z (B, V) with weights w (B, V) = exp((z - m) / temperature), without
+    an argsort of V, which costs several times the model's step: the logits are sorted as
+    values (a vectorised sort), only the few hundred largest when they hold the nucleus, and
+    the rank drawn is mapped back to its token (among equal logits by id, the order a stable
+    argsort gives)."""
+    B, V = z.shape
     target = top_p * w.sum(axis=1)          # the nucleus's mass reaches this
-    top = w
-    # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
-    if V > _NUCLEUS_GUESS and (target <= _NUCLEUS_GUESS).all():
-        guess = np.partition(w, V - _NUCLEUS_GUESS, axis=1)[:, V - _NUCLEUS_GUESS:]
-        if (guess.sum(axis=1) >= target).all():
-            top = guess
-    ranked = np.sort(top, axis=1)[:, ::-1]                  # (B, C) largest first
-    cum = np.cumsum(ranked, axis=1)
+    r = rng.random(B)
     ids = np.empty(B, dtype=np.intp)
     for b in range(B):
-        # ranks 0..last: the first whose cumulative mass reaches the target is the last kept
-        last = min(int(np.searchsorted(cum[b], target[b], side="left")), cum.shape[1] - 1)
-        kept = cum[b, last]
-        u = min(rng.random() * kept, np.nextafter(kept, 0))
-        j = int(np.searchsorted(cum[b], u, side="right"))  # cum[j] > u: j <= last
-        tied = np.flatnonzero(w[b] == ranked[b, j])
-        ids[b] = tied[0] if len(tied) == 1 else \
-            tied[j - np.count_nonzero(ranked[b, :j] > ranked[b, j])]
+        top = z[b]
+        # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
+        if V > _NUCLEUS_GUESS and target[b] <= _NUCLEUS_GUESS:
+            guess = np.partition(top, V - _NUCLEUS_GUESS)[V - _NUCLEUS_GUESS:]
+            if np.exp((guess.astype(np.float64) - m[b]) / temperature).sum() >= target[b]:
+                top = guess
+        ranked = np.sort(top)[::-1]                          # (C,) largest first
+        ws = np.exp((ranked.astype(np.float64) - m[b]) / temperature)
+        cums = _block_cums(ws)
+        # The first rank whose running mass reaches the target is the last one kept.
+        kept = _locate(ws, cums, target[b], "left")[1]
+        j = _sample_index(ws, cums, r[b], total=kept)     # within the kept ranks
+        value = ranked[j]
+        tied = np.flatnonzero(z[b] == value)
+        ids[b] = tied[0] if len(tied) == 1 else tied[j - np.count_nonzero(ranked[:j] > value)]
     return ids
 
 

@@ -99,7 +99,8 @@ class TimeAffine:
         W = self.params["W"]
         return W.T if self.transposed else W
 
-    def forward(self, xs):
+    def forward(self, xs, bias=True):
+        """``bias=False`` leaves b out: the caller adds it (the loss does, in its own pass)."""
         x = time_major(xs)
         T, B, D = x.shape
         self._x = x.reshape(T * B, D)
@@ -108,7 +109,8 @@ class TimeAffine:
         if self._y is None or self._y.shape != shape:
             self._y = np.empty(shape, W.dtype)    # the largest array of a step: allocated once
         np.matmul(self._x, W, out=self._y)
-        add_bias(self._y, self.params["b"])
+        if bias:
+            add_bias(self._y, self.params["b"])
         return self._y.reshape(T, B, -1).transpose(1, 0, 2)
 
     def backward(self, dys):
@@ -163,23 +165,30 @@ class SoftmaxLoss:
 
     Fused and in place: the logits buffer it is given is overwritten, first by the
     exponentials, then by the gradient; no second (B*T, V) array ever exists. Pass a copy if
-    you still need the logits.
+    you still need the logits. ``bias`` (V,) is added to the logits on the way; with
+    ``with_grad`` the gradient is written in the same pass (a training step's backward
+    follows), otherwise ``backward`` writes it when asked.
     """
 
-    def forward(self, logits, targets):
+    def forward(self, logits, targets, bias=None, with_grad=False):
         z = time_major(logits)
         T, B, V = z.shape
         self._shape = (T, B, V)
         self._z = z.reshape(T * B, V)
         self._targets = np.ascontiguousarray(targets.T).ravel()
-        losses, self._sums = softmax_cross_entropy(self._z, self._targets)
+        self._scale = 1.0 / (T * B)
+        losses, self._sums = softmax_cross_entropy(self._z, self._targets, bias,
+                                                   self._scale if with_grad else None)
+        self._grad_ready = with_grad
         self.token_losses = losses.reshape(T, B).T                   # (B, T), for callers
         return float(losses.sum(dtype=np.float64)) / losses.size
 
     def backward(self):
         T, B, V = self._shape
-        dz = softmax_cross_entropy_grad(self._z, self._sums, self._targets, 1.0 / (T * B))
-        return dz.reshape(T, B, V).transpose(1, 0, 2)
+        if not self._grad_ready:
+            softmax_cross_entropy_grad(self._z, self._sums, self._targets, self._scale)
+            self._grad_ready = True
+        return self._z.reshape(T, B, V).transpose(1, 0, 2)
 
 
 class _TimeRecurrent:

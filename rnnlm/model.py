@@ -143,16 +143,20 @@ class LanguageModel:
         h = self.dropouts[0].forward(self.embed.forward(x))
         for layer, dropout in zip(self.layers, self.dropouts[1:]):
             h = dropout.forward(layer.forward(h))
-        logits = self.out.forward(h)
+        if t is not None:
+            t = self._check_ids(t, "t")
+            if t.shape != x.shape:
+                raise UsageError(f"targets of shape {t.shape} do not match inputs {x.shape}")
+        # With targets the loss adds the output bias in its own pass over the logits, and in
+        # training writes the gradient there too: the logits leave memory once, not per pass.
+        logits = self.out.forward(h, bias=t is None)
         self.gates = [layer.gates() for layer in self.layers] if record_gates else []
         if t is None:
             self._loss_ready = False
             return logits.copy()            # the layer's buffer is reused by the next call
-        t = self._check_ids(t, "t")
-        if t.shape != x.shape:
-            raise UsageError(f"targets of shape {t.shape} do not match inputs {x.shape}")
         self._loss_ready = True
-        return self.loss_layer.forward(logits, t)
+        return self.loss_layer.forward(logits, t, bias=self.out.params["b"],
+                                       with_grad=self.training)
 
     def backward(self):
         """Write the gradients of the last forward's loss into ``self.grads``."""

@@ -47,3 +47,25 @@ def test_gate_activation_is_a_stable_exact_sigmoid_then_tanh():
     np.testing.assert_allclose(a[0, :5], [0.0, 1 / (1 + np.exp(5)), 0.5, 1 / (1 + np.exp(-5)), 1.0],
                                rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(a[0, 5:], np.tanh(x), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bias_and_gradient_fused_into_the_loss_pass_give_the_same_bits(dtype):
+    """The loss adds the output bias and, in training, writes the gradient in its own
+    cache-sized row blocks: the same bits as the bias added first and the gradient written
+    afterwards. Rows 0-9 have logits far above 60, so their blocks take the shifted path."""
+    rng = np.random.default_rng(2)
+    n, v = 301, 4001
+    z = (rng.normal(size=(n, v)) * 3).astype(dtype)
+    z[:10] += 200
+    b = rng.normal(size=v).astype(dtype)
+    targets = rng.integers(0, v, n)
+    apart = z.copy()
+    add_bias(apart, b)
+    losses, sums = softmax_cross_entropy(apart, targets)
+    softmax_cross_entropy_grad(apart, sums, targets, 0.25)
+    fused = z.copy()
+    fused_losses, fused_sums = softmax_cross_entropy(fused, targets, b, 0.25)
+    np.testing.assert_array_equal(fused_losses, losses)
+    np.testing.assert_array_equal(fused_sums, sums)
+    np.testing.assert_array_equal(fused, apart)

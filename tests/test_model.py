@@ -213,3 +213,20 @@ def test_a_new_regulariser_at_zero_draws_nothing_and_changes_nothing():
         m = LanguageModel(V, **settings, **extra)
         losses.append((m.forward(x, x), m.rng.random()))
     assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_backward_after_an_eval_forward_gives_the_training_gradients(tied):
+    """In training the loss writes the gradient during forward; after an eval-mode forward
+    backward writes it when asked. Without dropout both are the same gradients, bit for bit."""
+    rng = np.random.default_rng(4)
+    x, t = rng.integers(0, V, (3, 5)), rng.integers(0, V, (3, 5))
+    grads = []
+    for mode in ("train", "eval"):
+        m = small_model("lstm", tie_weights=tied, embed_size=6)
+        getattr(m, mode)()
+        m.forward(x, t)
+        m.backward()
+        grads.append({k: g.copy() for k, g in m.grads.items()})
+    for name in grads[0]:
+        np.testing.assert_array_equal(grads[1][name], grads[0][name])
