@@ -140,13 +140,13 @@ class LanguageModel:
     def forward(self, x, t=None, record_gates=False):
         """x (B, T) ids -> mean cross-entropy per token (nats) against t, or (B, T, V) logits."""
         x = self._check_ids(x, "x")
-        h = self.dropouts[0].forward(self.embed.forward(x))
-        for layer, dropout in zip(self.layers, self.dropouts[1:]):
-            h = dropout.forward(layer.forward(h))
         if t is not None:
             t = self._check_ids(t, "t")
             if t.shape != x.shape:
                 raise UsageError(f"targets of shape {t.shape} do not match inputs {x.shape}")
+        h = self.dropouts[0].forward(self.embed.forward(x))
+        for layer, dropout in zip(self.layers, self.dropouts[1:]):
+            h = dropout.forward(layer.forward(h))
         # With targets the loss adds the output bias in its own pass over the logits, and in
         # training writes the gradient there too: the logits leave memory once, not per pass.
         logits = self.out.forward(h, bias=t is None)
