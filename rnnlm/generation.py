@@ -231,6 +231,11 @@ def _sample_index(w, cums, r, total=None):
     return _locate(w, cums, min(r * total, np.nextafter(total, 0)))[0]    # never past the end
 
 
+def _tempered(z, m, temperature):
+    """float64 weights exp((z - m) / temperature) of logits z (exact from float32)."""
+    return np.exp((z.astype(np.float64) - m) / temperature)
+
+
 def _draw(z, e, temperature, top_k, top_p, rng):
     """One token per row of logits z (B, V), from the tempered, truncated distribution.
 
@@ -247,7 +252,7 @@ def _draw(z, e, temperature, top_k, top_p, rng):
         if temperature == 1:
             return e if ids is None else np.take_along_axis(e, ids, axis=1)
         zs = z if ids is None else np.take_along_axis(z, ids, axis=1)
-        return np.exp((zs.astype(np.float64) - m) / temperature)
+        return _tempered(zs, m, temperature)
 
     k = V if top_k is None else min(top_k, V)
     if top_p is not None and k == V:
@@ -284,10 +289,10 @@ def _draw_nucleus(z, w, m, temperature, top_p, rng):
         # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
         if V > _NUCLEUS_GUESS and target[b] <= _NUCLEUS_GUESS:
             guess = np.partition(top, V - _NUCLEUS_GUESS)[V - _NUCLEUS_GUESS:]
-            if np.exp((guess.astype(np.float64) - m[b]) / temperature).sum() >= target[b]:
+            if _tempered(guess, m[b], temperature).sum() >= target[b]:
                 top = guess
         ranked = np.sort(top)[::-1]                          # (C,) largest first
-        ws = np.exp((ranked.astype(np.float64) - m[b]) / temperature)
+        ws = _tempered(ranked, m[b], temperature)
         cums = _block_cums(ws)
         # The first rank whose running mass reaches the target is the last one kept.
         kept = _locate(ws, cums, target[b], "left")[1]
