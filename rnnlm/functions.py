@@ -40,19 +40,10 @@ def add_bias(z, b):
 
 
 def softmax_cross_entropy(z, targets, bias=None, grad_scale=None):
-    """Row-parallel ``_softmax_cross_entropy`` (see there)."""
+    """Row-parallel ``_softmax_cross_entropy`` (see there): per-row losses (N,)."""
     parts = in_row_blocks(lambda zs, ts: _softmax_cross_entropy(zs, ts, bias, grad_scale),
                           z, targets)
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
-
-
-def softmax_cross_entropy_grad(exp_z, sums, targets, scale):
-    """Turn ``exp_z`` (as left by ``softmax_cross_entropy``) into scale * (softmax - onehot)."""
-    in_row_blocks(lambda z, s, t: _softmax_cross_entropy_grad(z, s, t, scale),
-                  exp_z, sums, targets)
-    return exp_z
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 # Each pass over the logits after the product works on this many bytes of rows at a time, so
@@ -62,38 +53,36 @@ _BLOCK_BYTES = 1 << 20
 
 
 def _softmax_cross_entropy(z, targets, bias=None, grad_scale=None):
-    """Cross-entropy of each row of logits ``z`` (N, V) against ``targets`` (N,), in place.
+    """Cross-entropy of each row of logits ``z`` (N, V) against ``targets`` (N,) -> losses (N,).
 
-    ``bias`` (V,), if given, is added to every row first. Overwrites ``z`` with unnormalized
-    exponentials exp(z - shift), so that the gradient can be written into the same buffer
-    later (``softmax_cross_entropy_grad``), or at once with ``grad_scale``: then ``z`` is left
-    holding grad_scale * (softmax(z) - onehot(targets)). The (N, V) array is never copied.
-    Returns (per-row losses (N,), row sums of the exponentials (N,)).
+    ``bias`` (V,), if given, is added to every row first. With ``grad_scale`` the work is done
+    in place and ``z`` is left holding grad_scale * (softmax(z + bias) - onehot(targets)): the
+    (N, V) array is never copied. Without it ``z`` is only read: each cache-sized block is
+    worked on in a scratch buffer, so evaluation never writes the logits back to memory.
     """
     n, V = z.shape
-    losses, sums = np.empty(n, z.dtype), np.empty(n, z.dtype)
+    losses = np.empty(n, z.dtype)
     step = max(1, _BLOCK_BYTES // (V * z.itemsize))
+    scratch = None if grad_scale is not None else np.empty((min(step, n), V), z.dtype)
     for lo in range(0, n, step):
-        block, t = z[lo : lo + step], targets[lo : lo + step]
+        t, rows = targets[lo : lo + step], np.arange(min(step, n - lo))
+        block = z[lo : lo + step]
+        out = block if scratch is None else scratch[:len(rows)]      # where exp is written
         if bias is not None:
-            block += bias
+            block = np.add(block, bias, out=out)
         row_max = block.max(axis=1)
+        target_logit = block[rows, t]
         # Shifting by the row max only guards exp against overflow. When every row max lies
         # in [-30, 60], exp(z) is safe as it is (V * e^60 overflows float32 only for V > 1e12,
         # and each row's largest term stays a normal number), and a pass is saved.
         if not (row_max.max() <= 60 and row_max.min() >= -30):
-            block -= row_max[:, None]
-        target_logit = block[np.arange(len(t)), t]      # gathered before exp overwrites it
-        np.exp(block, out=block)
-        s = np.sum(block, axis=1, out=sums[lo : lo + step])
-        np.subtract(np.log(s), target_logit, out=losses[lo : lo + step])
+            block = np.subtract(block, row_max[:, None], out=out)
+            target_logit -= row_max
+        np.exp(block, out=out)
+        sums = np.sum(out, axis=1)
+        np.subtract(np.log(sums), target_logit, out=losses[lo : lo + step])
         if grad_scale is not None:
-            _softmax_cross_entropy_grad(block, s, t, grad_scale)
-    return losses, sums
-
-
-def _softmax_cross_entropy_grad(exp_z, sums, targets, scale):
-    factor = scale / sums                   # one division per row, not per element
-    np.multiply(exp_z, factor[:, None], out=exp_z)
-    exp_z[np.arange(len(targets)), targets] -= scale
-    return exp_z
+            # d loss_i / d z_ij, scaled: exp_ij / sum_i - [j = t_i]; one division per row
+            np.multiply(out, (grad_scale / sums)[:, None], out=out)
+            out[rows, t] -= grad_scale
+    return losses

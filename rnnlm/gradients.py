@@ -28,7 +28,7 @@ import numpy as np
 from .checkpoint import Checkpoint, default_model_path, load, model_and_vocab
 from .data import tokenize
 from .errors import DataError, UsageError
-from .functions import softmax_cross_entropy, softmax_cross_entropy_grad
+from .functions import softmax_cross_entropy
 from .model import LanguageModel
 
 DEFAULT_LAG = 30
@@ -82,8 +82,8 @@ def _windows(model, ids, states, ts, length):
             h = layer.forward(h)
         # Only the last step is scored: the output layer sees (B, 1, H).
         z = model.out.forward(np.ascontiguousarray(h[:, -1:]))[:, 0].copy()
-        _, sums = softmax_cross_entropy(z, targets)
-        dz = softmax_cross_entropy_grad(z, sums, targets, 1.0)         # per row: its own loss_t
+        dz = z                  # the loss writes d loss_t / d z over z, each row its own
+        softmax_cross_entropy(dz, targets, grad_scale=1.0)
         # the output layer's backward by hand, leaving its weight gradients alone; tied: W = E.T
         W = model.params["out.W"] if "out.W" in model.params else model.params["embed.W"].T
         dh_top = dz @ W.T

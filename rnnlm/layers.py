@@ -19,7 +19,7 @@ Conventions:
 
 import numpy as np
 
-from .functions import add_bias, softmax_cross_entropy, softmax_cross_entropy_grad
+from .functions import add_bias, softmax_cross_entropy
 
 
 def time_major(xs):
@@ -163,11 +163,11 @@ class TimeDropout:
 class SoftmaxLoss:
     """Mean cross-entropy (nats per token) of logits (B, T, V) against targets (B, T).
 
-    Fused and in place: the logits buffer it is given is overwritten, first by the
-    exponentials, then by the gradient; no second (B*T, V) array ever exists. Pass a copy if
-    you still need the logits. ``bias`` (V,) is added to the logits on the way; with
-    ``with_grad`` the gradient is written in the same pass (a training step's backward
-    follows), otherwise ``backward`` writes it when asked.
+    Fused and in place: with ``with_grad`` (a training step's backward follows) the logits
+    buffer it is given is overwritten by the gradient in the same pass; no second (B*T, V)
+    array ever exists. Pass a copy if you still need the logits. Without it the logits are
+    only read (evaluation writes nothing back), and ``backward``, if asked, computes the
+    gradient from them in a pass of its own. ``bias`` (V,) is added to the logits on the way.
     """
 
     def forward(self, logits, targets, bias=None, with_grad=False):
@@ -176,9 +176,10 @@ class SoftmaxLoss:
         self._shape = (T, B, V)
         self._z = z.reshape(T * B, V)
         self._targets = np.ascontiguousarray(targets.T).ravel()
+        self._bias = bias
         self._scale = 1.0 / (T * B)
-        losses, self._sums = softmax_cross_entropy(self._z, self._targets, bias,
-                                                   self._scale if with_grad else None)
+        losses = softmax_cross_entropy(self._z, self._targets, bias,
+                                       self._scale if with_grad else None)
         self._grad_ready = with_grad
         self.token_losses = losses.reshape(T, B).T                   # (B, T), for callers
         return float(losses.sum(dtype=np.float64)) / losses.size
@@ -186,7 +187,7 @@ class SoftmaxLoss:
     def backward(self):
         T, B, V = self._shape
         if not self._grad_ready:
-            softmax_cross_entropy_grad(self._z, self._sums, self._targets, self._scale)
+            softmax_cross_entropy(self._z, self._targets, self._bias, self._scale)
             self._grad_ready = True
         return self._z.reshape(T, B, V).transpose(1, 0, 2)
 

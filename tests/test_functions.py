@@ -4,7 +4,7 @@ split across threads."""
 import numpy as np
 import pytest
 
-from rnnlm.functions import add_bias, softmax_cross_entropy, softmax_cross_entropy_grad
+from rnnlm.functions import add_bias, softmax_cross_entropy
 from rnnlm.layers import _activate
 
 from reference import log_softmax, softmax
@@ -23,11 +23,14 @@ def test_fused_cross_entropy_and_gradient_match_the_plain_formulas(dtype, tol, s
     expected_grad = softmax(z.astype(np.float64))
     expected_grad[np.arange(n), targets] -= 1
     expected_grad *= 0.5
-    work = z.copy()
-    losses, sums = softmax_cross_entropy(work, targets)
-    grad = softmax_cross_entropy_grad(work, sums, targets, 0.5)
-    assert losses.dtype == dtype and grad.dtype == dtype and grad is work
+    untouched = z.copy()
+    losses = softmax_cross_entropy(untouched, targets)
+    np.testing.assert_array_equal(untouched, z)         # without a gradient: only read
+    grad = z.copy()
+    grad_losses = softmax_cross_entropy(grad, targets, grad_scale=0.5)
+    assert losses.dtype == dtype and grad.dtype == dtype
     np.testing.assert_allclose(losses, expected_loss, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(grad_losses, losses)
     np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol)
 
 
@@ -51,9 +54,9 @@ def test_gate_activation_is_a_stable_exact_sigmoid_then_tanh():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bias_and_gradient_fused_into_the_loss_pass_give_the_same_bits(dtype):
-    """The loss adds the output bias and, in training, writes the gradient in its own
-    cache-sized row blocks: the same bits as the bias added first and the gradient written
-    afterwards. Rows 0-9 have logits far above 60, so their blocks take the shifted path."""
+    """The loss adds the output bias in its own cache-sized row blocks, in place with the
+    gradient or in a scratch buffer without: the same bits as the bias added first. Rows 0-9
+    have logits far above 60, so their blocks take the shifted path."""
     rng = np.random.default_rng(2)
     n, v = 301, 4001
     z = (rng.normal(size=(n, v)) * 3).astype(dtype)
@@ -62,10 +65,10 @@ def test_bias_and_gradient_fused_into_the_loss_pass_give_the_same_bits(dtype):
     targets = rng.integers(0, v, n)
     apart = z.copy()
     add_bias(apart, b)
-    losses, sums = softmax_cross_entropy(apart, targets)
-    softmax_cross_entropy_grad(apart, sums, targets, 0.25)
+    losses = softmax_cross_entropy(apart, targets, grad_scale=0.25)
     fused = z.copy()
-    fused_losses, fused_sums = softmax_cross_entropy(fused, targets, b, 0.25)
-    np.testing.assert_array_equal(fused_losses, losses)
-    np.testing.assert_array_equal(fused_sums, sums)
+    np.testing.assert_array_equal(softmax_cross_entropy(fused, targets, b, 0.25), losses)
     np.testing.assert_array_equal(fused, apart)
+    read_only = z.copy()
+    np.testing.assert_array_equal(softmax_cross_entropy(read_only, targets, b), losses)
+    np.testing.assert_array_equal(read_only, z)
