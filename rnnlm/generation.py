@@ -152,11 +152,11 @@ def _reorder_state(model, rows):
 # --- choosing tokens -------------------------------------------------------------------------
 
 def _normalize(logits):
-    """logits (B, V) -> z float64 (B, V), exp(z - max) (B, V), log-sum-exp (B,)."""
+    """logits (B, V) -> z float64 (B, V), row max (B, 1), exp(z - max) (B, V), log-sum-exp (B,)."""
     z = logits.astype(np.float64)           # logprob is accumulated in float64 anyway
     m = z.max(axis=1, keepdims=True)
     e = np.exp(z - m)
-    return z, e, m[:, 0] + np.log(e.sum(axis=1))
+    return z, m, e, m[:, 0] + np.log(e.sum(axis=1))
 
 
 def _picker(greedy, temperature, top_k, top_p, rng):
@@ -164,11 +164,12 @@ def _picker(greedy, temperature, top_k, top_p, rng):
     top_p = None if top_p == 1 else top_p           # p = 1 keeps every token: skip the sort
 
     def pick(logits):
-        z, e, lse = _normalize(logits)
+        z, m, e, lse = _normalize(logits)
         rows = np.arange(len(z))
-        # Sampling selects on the logits as they are (float32: half the bytes to partition
-        # and sort); the float64 weights are computed from them exactly.
-        ids = z.argmax(axis=1) if greedy else _draw(logits, e, temperature, top_k, top_p, rng)
+        # Top-k selects on the logits as they are (float32: half the bytes to partition and
+        # sort); the float64 weights are computed from them exactly.
+        ids = z.argmax(axis=1) if greedy else _draw(logits, m, e, temperature, top_k, top_p,
+                                                    rng)
         return ids, z[rows, ids] - lse
     return pick
 
@@ -177,20 +178,24 @@ _NUCLEUS_GUESS = 256     # top-p: look for the nucleus among this many most prob
 _BLOCK = 128             # _locate: block size of its two-level search
 
 
-def _most_probable(z, c):
-    """Ids (B, c) of the c largest logits of each row of z (B, V), largest first.
+def _top_k(z, k):
+    """Ids (B, k) of the k largest logits of each row of z (B, V), k < V, in id order; among
+    equal logits the smaller id is taken (so top_k=1 is greedy's argmax).
 
-    c = 1 is the argmax (ties broken as greedy breaks them: top_k=1 is greedy); c < V costs a
-    partition of V plus a sort of c; c = V is a full sort.
+    A partition of the values (half the cost of an argpartition) gives each row's k-th
+    largest logit, and the ids at or above it are the k, unless ties at it make more.
     """
-    V = z.shape[1]
-    if c == 1:
-        return z.argmax(axis=1)[:, None]
-    if c == V:
-        return np.argsort(-z, axis=1, kind="stable")
-    ids = np.argpartition(z, V - c, axis=1)[:, V - c:]
-    order = np.argsort(-np.take_along_axis(z, ids, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(ids, order, axis=1)
+    B, V = z.shape
+    floor = np.partition(z, V - k, axis=1)[:, V - k, None]
+    keep = z >= floor
+    flat = np.flatnonzero(keep)                 # row b's ids are at b * V + id
+    if len(flat) > B * k:
+        extra = np.count_nonzero(keep, axis=1) - k
+        for b in np.flatnonzero(extra):
+            tied = np.flatnonzero(z[b] == floor[b])
+            keep[b, tied[len(tied) - extra[b]:]] = False    # the largest ids among them go
+        flat = np.flatnonzero(keep)
+    return (flat % V).reshape(B, k)
 
 
 def _block_cums(w):
@@ -236,17 +241,17 @@ def _tempered(z, m, temperature):
     return np.exp((z.astype(np.float64) - m) / temperature)
 
 
-def _draw(z, e, temperature, top_k, top_p, rng):
+def _draw(z, m, e, temperature, top_k, top_p, rng):
     """One token per row of logits z (B, V), from the tempered, truncated distribution.
 
-    ``e`` is exp(z - max) in float64 (the untempered weights). The candidates are all V
-    tokens in id order (plain sampling needs no order), the k most probable largest first
-    (top-k), or the nucleus (top-p): the most probable tokens, largest first (ties by id),
-    kept while the mass before them is below p. One uniform number per row is then located
-    in the cumulative weights of the candidates.
+    ``m`` (B, 1) is the row max and ``e`` exp(z - m) in float64 (the untempered weights),
+    both as ``_normalize`` computes them. The candidates are all V
+    tokens or the k most probable (top-k), in id order (sampling needs no order), or the
+    nucleus (top-p): the most probable tokens, largest first (ties by id), kept while the
+    mass before them is below p. One uniform number per row is then located in the
+    cumulative weights of the candidates.
     """
     B, V = z.shape
-    m = z.max(axis=1, keepdims=True).astype(np.float64)
 
     def weights(ids):       # tempered float64 exp(z - max) of all tokens (None) or of ids (B, C)
         if temperature == 1:
@@ -256,12 +261,15 @@ def _draw(z, e, temperature, top_k, top_p, rng):
 
     k = V if top_k is None else min(top_k, V)
     if top_p is not None and k == V:
-        return _draw_nucleus(z, weights(None), m[:, 0], temperature, top_p, rng)
+        return _draw_nucleus(weights(None), top_p, rng)
     if k == V:
         w, r = weights(None), rng.random(B)
         return np.array([_sample_index(w[b], _block_cums(w[b]), r[b]) for b in range(B)],
                         dtype=np.intp)
-    cand = _most_probable(z, k)                 # a partition of V and a sort of the k
+    cand = _top_k(z, k)
+    if top_p is not None:                   # the nucleus of the k: sorted, largest first
+        order = np.argsort(-np.take_along_axis(z, cand, axis=1), axis=1, kind="stable")
+        cand = np.take_along_axis(cand, order, axis=1)
     w = weights(cand)
     cum = np.cumsum(w, axis=1)
     if top_p is not None:
@@ -274,33 +282,66 @@ def _draw(z, e, temperature, top_k, top_p, rng):
     return cand[np.arange(B), j]
 
 
-def _draw_nucleus(z, w, m, temperature, top_p, rng):
-    """Top-p over logits z (B, V) with weights w (B, V) = exp((z - m) / temperature), without
-    an argsort of V, which costs several times the model's step: the logits are sorted as
-    values (a vectorised sort), only the few hundred largest when they hold the nucleus, and
-    the rank drawn is mapped back to its token (among equal logits by id, the order a stable
-    argsort gives)."""
-    B, V = z.shape
+def _draw_nucleus(w, top_p, rng):
+    """Top-p over the tempered weights w (B, V) = exp((z - max) / temperature): a token per row.
+
+    A token drawn from the whole distribution and kept only if it lies in the nucleus is a
+    draw from the nucleus (the distribution restricted to it and renormalised), and since the
+    nucleus holds at least p of the mass, each draw is kept with probability >= p. So for
+    p >= _NUCLEUS_REJECT_MIN a row first tries up to _NUCLEUS_TRIES draws, each costing a
+    sampling step and two passes over V, no sort; a row that fails them all (rarer than
+    (1 - p) ** _NUCLEUS_TRIES) draws from the sorted nucleus instead, which gives the same
+    distribution.
+    """
+    B, V = w.shape
     target = top_p * w.sum(axis=1)          # the nucleus's mass reaches this
-    r = rng.random(B)
     ids = np.empty(B, dtype=np.intp)
     for b in range(B):
-        top = z[b]
-        # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
-        if V > _NUCLEUS_GUESS and target[b] <= _NUCLEUS_GUESS:
-            guess = np.partition(top, V - _NUCLEUS_GUESS)[V - _NUCLEUS_GUESS:]
-            if _tempered(guess, m[b], temperature).sum() >= target[b]:
-                top = guess
-        ranked = np.sort(top)[::-1]                          # (C,) largest first
-        ws = _tempered(ranked, m[b], temperature)
-        cums = _block_cums(ws)
-        # The first rank whose running mass reaches the target is the last one kept.
-        kept = _locate(ws, cums, target[b], "left")[1]
-        j = _sample_index(ws, cums, r[b], total=kept)     # within the kept ranks
-        value = ranked[j]
-        tied = np.flatnonzero(z[b] == value)
-        ids[b] = tied[0] if len(tied) == 1 else tied[j - np.count_nonzero(ranked[:j] > value)]
+        wb, tries = w[b], _NUCLEUS_TRIES if top_p >= _NUCLEUS_REJECT_MIN else 0
+        cums = _block_cums(wb) if tries else None
+        for _ in range(tries):
+            i = _sample_index(wb, cums, rng.random())
+            if _mass_before(wb, i) < target[b]:
+                ids[b] = i
+                break
+        else:
+            ids[b] = _draw_sorted_nucleus(wb, target[b], rng.random())
     return ids
+
+
+_NUCLEUS_TRIES = 8
+_NUCLEUS_REJECT_MIN = 0.5
+
+
+def _mass_before(w, i):
+    """The weight of the tokens ranked before token i (weights w (V,) largest first, ties by
+    id): token i is in the nucleus if this is below its target mass."""
+    wi = w[i]
+    before = np.dot(w, w > wi)              # a masked sum; sum(where=) is 4 times slower
+    ties = np.count_nonzero(w[:i] == wi)
+    return before + ties * wi if ties else before
+
+
+def _draw_sorted_nucleus(w, target, r):
+    """The nucleus of weights w (V,) with mass ``target``, drawn by the uniform number r in
+    [0, 1) over its tokens largest first (ties by id), without an argsort of V: the weights
+    are sorted as values (a vectorised sort), only the few hundred largest when they hold the
+    nucleus, and the rank drawn is mapped back to its token. This is the token a stable
+    argsort of the logits gives, exp being increasing."""
+    V, top = len(w), w
+    # The largest weight is exp(0) = 1, so _NUCLEUS_GUESS tokens hold at most that much.
+    if V > _NUCLEUS_GUESS and target <= _NUCLEUS_GUESS:
+        guess = np.partition(w, V - _NUCLEUS_GUESS)[V - _NUCLEUS_GUESS:]
+        if guess.sum() >= target:
+            top = guess
+    ranked = np.sort(top)[::-1]                          # (C,) largest first
+    cums = _block_cums(ranked)
+    # The first rank whose running mass reaches the target is the last one kept.
+    kept = _locate(ranked, cums, target, "left")[1]
+    j = _sample_index(ranked, cums, r, total=kept)       # within the kept ranks
+    value = ranked[j]
+    tied = np.flatnonzero(w == value)
+    return tied[0] if len(tied) == 1 else tied[j - np.count_nonzero(ranked[:j] > value)]
 
 
 def _sample(model, logits, pick, n, length, end_id, vocab, on_text):
@@ -346,7 +387,7 @@ def _beam_search(model, logits, width, length, end_id):
     """
     seqs, scores, finished = [[]], np.zeros(1), []      # finished: (logprob, ids), best first
     for step in range(length):
-        z, _, lse = _normalize(logits)
+        z, _, _, lse = _normalize(logits)
         B, V = z.shape
         flat = (scores[:, None] + (z - lse[:, None])).ravel()      # (B * V,)
         n = min(2 * width, flat.size)

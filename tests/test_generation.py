@@ -7,7 +7,8 @@ import pytest
 
 import rnnlm
 from rnnlm.errors import UsageError
-from rnnlm.generation import _draw, generate, start_of_sentence
+from rnnlm.generation import (_draw, _draw_sorted_nucleus, _mass_before, _top_k, generate,
+                              start_of_sentence)
 
 from conftest import REPO
 from reference import log_softmax
@@ -136,11 +137,11 @@ def test_top_k_and_top_p_only_choose_allowed_tokens(word_ckpt):
 
 @pytest.mark.parametrize("temperature, top_k, top_p", [
     (1.0, None, None), (0.7, None, None), (1.0, 1, None), (1.0, 40, None), (1.0, None, 0.6),
-    (1.0, None, 1.0), (2.0, None, 0.95), (1.5, 100, 0.6)])
+    (1.0, None, 1.0), (2.0, None, 0.95), (1.0, None, 0.3), (1.5, 100, 0.6)])
 def test_sampler_draws_from_the_tempered_then_top_k_then_top_p_distribution(temperature, top_k,
                                                                           top_p):
-    """Frequencies of 20,000 draws against the distribution computed directly (V=300 > 256, so
-    top-p takes both the sort-a-few-hundred path and the full-sort fallback)."""
+    """Frequencies of 20,000 draws against the distribution computed directly (top-p by
+    rejection for p >= 0.5, from the sorted nucleus for p = 0.3)."""
     rng = np.random.default_rng(0)
     V = 300
     z = rng.normal(size=V) * 2.5
@@ -155,9 +156,10 @@ def test_sampler_draws_from_the_tempered_then_top_k_then_top_p_distribution(temp
     expected = w / w.sum()
     counts = np.zeros(V)
     zs = np.tile(z, (2000, 1))
-    es = np.exp(zs - zs.max(axis=1, keepdims=True))
+    ms = zs.max(axis=1, keepdims=True)
     for _ in range(10):
-        counts += np.bincount(_draw(zs, es, temperature, top_k, top_p, rng), minlength=V)
+        counts += np.bincount(_draw(zs, ms, np.exp(zs - ms), temperature, top_k, top_p, rng),
+                              minlength=V)
     freq = counts / counts.sum()
     assert (freq[expected == 0] == 0).all()
     assert np.abs(freq - expected).max() < 4 * np.sqrt(expected.max() / 20_000) + 1e-3
@@ -297,30 +299,54 @@ def test_bad_options_are_one_line_usage_errors(word_ckpt, options, message):
     assert "\n" not in str(e.value)
 
 
-def _nucleus_by_argsort(z, top_p, temperature, rng):
-    """The nucleus as a stable argsort of all V defines it: the reference for the sort-free
-    sampler, drawing the same uniform numbers."""
-    w = np.exp((z - z.max(axis=1, keepdims=True)) / temperature)
-    order = np.argsort(-z, axis=1, kind="stable")
-    ws = np.take_along_axis(w, order, axis=1)
-    cum = np.cumsum(ws, axis=1)
-    ws = np.where(cum - ws < top_p * w.sum(axis=1, keepdims=True), ws, 0.0)
-    cum = np.cumsum(ws, axis=1)
-    u = np.minimum(rng.random(len(z)) * cum[:, -1], np.nextafter(cum[:, -1], 0))
-    return order[np.arange(len(z)), (cum <= u[:, None]).sum(axis=1)]
+@pytest.mark.parametrize("k", [1, 7, 40])
+def test_top_k_takes_the_k_largest_and_the_smaller_ids_among_ties(k):
+    """Rows with many ties at the k-th largest logit and rows without: the k ids a stable
+    argsort of the row puts first, in id order; k = 1 is numpy's argmax (greedy)."""
+    rng = np.random.default_rng(k)
+    z = np.round(rng.normal(size=(8, 500)), 1).astype(np.float32)
+    z[::2] += rng.normal(size=(4, 500)).astype(np.float32) * 1e-3     # even rows: no ties
+    want = np.sort(np.argsort(-z, axis=1, kind="stable")[:, :k], axis=1)
+    np.testing.assert_array_equal(_top_k(z, k), want)
+    if k == 1:
+        np.testing.assert_array_equal(_top_k(z, 1)[:, 0], z.argmax(axis=1))
 
 
-@pytest.mark.parametrize("V, scale, top_p, temperature", [
-    (300, 2.5, 0.9, 1.0), (1000, 0.05, 0.9, 1.0), (1000, 4.0, 0.5, 1.0), (1000, 4.0, 0.95, 0.7),
-    (5000, 0.5, 0.3, 1.3)])
-def test_top_p_draws_the_token_a_stable_argsort_would(V, scale, top_p, temperature):
-    """Flat and peaked rows (the nucleus beyond and within the first 256), with ties: logits
-    rounded to a few values so that many tokens share a weight, ordered by id among them."""
+def _nucleus_by_argsort(z, top_p, temperature):
+    """The nucleus as a stable argsort of all V defines it, the reference for the sort-free
+    sampler: (weights w, the order, the order's weights with those outside the nucleus 0)."""
+    w = np.exp((z - z.max()) / temperature)
+    order = np.argsort(-z, kind="stable")
+    ws = w[order]
+    return w, order, np.where(np.cumsum(ws) - ws < top_p * w.sum(), ws, 0.0)
+
+
+# Flat and peaked rows (the nucleus beyond and within the first 256), with ties: logits rounded
+# to a few values so that many tokens share a weight, ordered by id among them.
+NUCLEUS_ROWS = [(300, 2.5, 0.9, 1.0), (1000, 0.05, 0.9, 1.0), (1000, 4.0, 0.5, 1.0),
+                (1000, 4.0, 0.95, 0.7), (5000, 0.5, 0.3, 1.3)]
+
+
+@pytest.mark.parametrize("V, scale, top_p, temperature", NUCLEUS_ROWS)
+def test_sorted_top_p_draws_the_token_a_stable_argsort_would(V, scale, top_p, temperature):
     rng = np.random.default_rng(V)
-    z = np.round(rng.normal(size=(6, V)) * scale, 1)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    got = np.concatenate([_draw(z, e, temperature, None, top_p, np.random.default_rng(s))
-                          for s in range(40)])
-    want = np.concatenate([_nucleus_by_argsort(z, top_p, temperature, np.random.default_rng(s))
-                           for s in range(40)])
-    assert (got == want).all()
+    for z in np.round(rng.normal(size=(6, V)) * scale, 1):
+        w, order, kept = _nucleus_by_argsort(z, top_p, temperature)
+        cum = np.cumsum(kept)
+        for r in np.random.default_rng(0).random(40):
+            u = min(r * cum[-1], np.nextafter(cum[-1], 0))
+            want = order[(cum <= u).sum()]
+            assert _draw_sorted_nucleus(w, top_p * w.sum(), r) == want
+
+
+@pytest.mark.parametrize("V, scale, top_p, temperature", NUCLEUS_ROWS)
+def test_top_p_by_rejection_keeps_exactly_the_nucleus(V, scale, top_p, temperature):
+    """The membership test of the rejection sampler against the argsort's nucleus, for every
+    token; the sampler's frequencies are checked in the test of the sampling distribution."""
+    rng = np.random.default_rng(V)
+    for z in np.round(rng.normal(size=(6, V)) * scale, 1):
+        w, order, kept = _nucleus_by_argsort(z, top_p, temperature)
+        inside = np.zeros(V, bool)
+        inside[order[kept > 0]] = True
+        before = np.array([_mass_before(w, i) for i in range(V)])
+        np.testing.assert_array_equal(before < top_p * w.sum(), inside)
