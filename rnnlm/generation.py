@@ -161,7 +161,7 @@ def _normalize(logits):
 
 def _picker(greedy, temperature, top_k, top_p, rng):
     """A function logits (B, V) -> (chosen ids (B,), their untempered log-probabilities (B,))."""
-    top_p = None if top_p == 1 else top_p           # p = 1 keeps every token: skip the sort
+    top_p = None if top_p == 1 else top_p           # p = 1 keeps every token: no nucleus
 
     def pick(logits):
         z, m, e, lse = _normalize(logits)
@@ -174,8 +174,10 @@ def _picker(greedy, temperature, top_k, top_p, rng):
     return pick
 
 
-_NUCLEUS_GUESS = 256     # top-p: look for the nucleus among this many most probable first
-_BLOCK = 128             # _locate: block size of its two-level search
+_NUCLEUS_GUESS = 256        # top-p: look for the nucleus among this many most probable first
+_NUCLEUS_REJECT_MIN = 0.5   # top-p from this p on: by rejection (a draw kept with prob. >= p)
+_NUCLEUS_TRIES = 8          # rejected draws before a row takes the sorted nucleus instead
+_BLOCK = 128                # _locate: block size of its two-level search
 
 
 def _top_k(z, k):
@@ -245,11 +247,10 @@ def _draw(z, m, e, temperature, top_k, top_p, rng):
     """One token per row of logits z (B, V), from the tempered, truncated distribution.
 
     ``m`` (B, 1) is the row max and ``e`` exp(z - m) in float64 (the untempered weights),
-    both as ``_normalize`` computes them. The candidates are all V
-    tokens or the k most probable (top-k), in id order (sampling needs no order), or the
-    nucleus (top-p): the most probable tokens, largest first (ties by id), kept while the
-    mass before them is below p. One uniform number per row is then located in the
-    cumulative weights of the candidates.
+    both as ``_normalize`` computes them. The candidates are all V tokens or the k most
+    probable (top-k), in id order (sampling needs no order), or the nucleus (top-p): the most
+    probable tokens, largest first (ties by id), kept while the mass before them is below p.
+    One uniform number per row is then located in the cumulative weights of the candidates.
     """
     B, V = z.shape
 
@@ -295,9 +296,10 @@ def _draw_nucleus(w, top_p, rng):
     """
     B, V = w.shape
     target = top_p * w.sum(axis=1)          # the nucleus's mass reaches this
+    tries = _NUCLEUS_TRIES if top_p >= _NUCLEUS_REJECT_MIN else 0
     ids = np.empty(B, dtype=np.intp)
     for b in range(B):
-        wb, tries = w[b], _NUCLEUS_TRIES if top_p >= _NUCLEUS_REJECT_MIN else 0
+        wb = w[b]
         cums = _block_cums(wb) if tries else None
         for _ in range(tries):
             i = _sample_index(wb, cums, rng.random())
@@ -307,10 +309,6 @@ def _draw_nucleus(w, top_p, rng):
         else:
             ids[b] = _draw_sorted_nucleus(wb, target[b], rng.random())
     return ids
-
-
-_NUCLEUS_TRIES = 8
-_NUCLEUS_REJECT_MIN = 0.5
 
 
 def _mass_before(w, i):
