@@ -316,8 +316,7 @@ def _mass_before(w, i):
     id): token i is in the nucleus if this is below its target mass."""
     wi = w[i]
     before = np.dot(w, w > wi)              # a masked sum; sum(where=) is 4 times slower
-    ties = np.count_nonzero(w[:i] == wi)
-    return before + ties * wi if ties else before
+    return before + np.count_nonzero(w[:i] == wi) * wi     # and the equal ones of smaller id
 
 
 def _draw_sorted_nucleus(w, target, r):
