@@ -262,7 +262,8 @@ def main(argv=None):
     info = None if args.no_torch else run_worker("--torch-info")
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     ceiling = gemm_ceiling(lambda x, y: np.matmul(x, y), a)
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                      "OPENBLAS_THREAD_TIMEOUT") if k in os.environ}
     print(f"CPU: {cpu_description()}")
     print(f"numpy {np.__version__}, {blas}; OpenBLAS environment: {env or 'unset'}; "
           f"GEMM ceiling (2048^3 float32) {ceiling:.0f} GFLOP/s")

@@ -1,5 +1,15 @@
 """rnnlm: recurrent language models (Elman RNN, LSTM, GRU) with a hand-written NumPy engine."""
 
+import os
+
+# After each threaded matrix product OpenBLAS keeps its worker threads spinning for 2^28 clock
+# ticks (about 0.1 s) before they sleep; a spinning worker takes a core from the softmax that
+# follows the output layer's product (it doubled the loss pass on a 2-core AVX2 EPYC). 2^20
+# ticks (under half a millisecond) still span the gaps between the recurrence's products.
+# OpenBLAS reads the setting once, when numpy loads it: import rnnlm before numpy for it to
+# count (the command line does); a value set by the user is kept.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

@@ -1,6 +1,9 @@
 """The Python API a notebook uses: train, evaluate, load, save."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -113,3 +116,28 @@ def test_eval_every_validates_mid_epoch_and_patience_stops_an_overfitting_run(tm
     assert validated and all(e["step"] % 20 == 0 for e in validated)
     assert result.reason == "patience" and len(result.history) < 30
     assert [r["best"] for r in result.history][-2:] == [False, False]
+
+
+# Run in a fresh interpreter: what OPENBLAS_THREAD_TIMEOUT holds at the moment numpy is imported.
+_TIMEOUT_SEEN_BY_NUMPY = """
+import os, sys
+seen = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and not seen:
+            seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+sys.meta_path.insert(0, Watch())
+import rnnlm
+print(seen[0])
+"""
+
+
+@pytest.mark.parametrize("given, expected", [(None, "20"), ("6", "6")])
+def test_rnnlm_shortens_openblas_idle_spin_before_numpy_loads_it(given, expected):
+    # OpenBLAS reads the variable once, when numpy loads it; a value the user set is kept
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    out = subprocess.run([sys.executable, "-c", _TIMEOUT_SEEN_BY_NUMPY], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == expected
