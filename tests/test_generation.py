@@ -7,8 +7,8 @@ import pytest
 
 import rnnlm
 from rnnlm.errors import UsageError
-from rnnlm.generation import (_draw, _draw_sorted_nucleus, _mass_before, _top_k, generate,
-                              start_of_sentence)
+from rnnlm.generation import (_draw, _draw_sorted_nucleus, _kth_largest, _mass_before, _top_k,
+                              generate, start_of_sentence)
 
 from conftest import REPO
 from reference import log_softmax
@@ -310,6 +310,23 @@ def test_top_k_takes_the_k_largest_and_the_smaller_ids_among_ties(k):
     np.testing.assert_array_equal(_top_k(z, k), want)
     if k == 1:
         np.testing.assert_array_equal(_top_k(z, 1)[:, 0], z.argmax(axis=1))
+
+
+@pytest.mark.parametrize("V, k", [(10_000, 1), (10_000, 40), (10_000, 600), (5_000, 300),
+                                  (2_100, 2), (300, 20), (65, 65)])
+def test_kth_largest_is_what_a_partition_of_the_row_gives(V, k):
+    """Grouped rows (V >= 8 * 256 here, k small) and plain partitions alike, on rows of
+    distinct values, of heavy ties, and with -inf: the value np.partition finds."""
+    rng = np.random.default_rng(V + k)
+    z = rng.normal(size=(6, V)).astype(np.float32)
+    z[1] = np.round(z[1])                               # a handful of values, each many times
+    z[2, : V // 2] = -np.inf
+    z[3] = np.sort(z[3])                                # the largest all in the last groups
+    z[4, -k:] = 7.0                                     # k ties at the top
+    z[5] = 1.5                                          # one value
+    np.testing.assert_array_equal(_kth_largest(z, k), np.partition(z, V - k, axis=1)[:, V - k])
+    np.testing.assert_array_equal(_top_k(z, k),
+                                  np.sort(np.argsort(-z, axis=1, kind="stable")[:, :k], axis=1))
 
 
 def _nucleus_by_argsort(z, top_p, temperature):
