@@ -54,18 +54,22 @@ def cores():
 
 
 def cpu_description():
-    """'AMD EPYC, 2 cores (avx2)' from /proc/cpuinfo, with the widest vector units named."""
-    name, flags = "unknown CPU", set()
+    """'AMD EPYC (family 25, model 17), 2 cores (avx2, avx512f)' from /proc/cpuinfo: a VM's
+    model name is often bare, and the family and model tell its generation (25/17 a Zen 4)."""
+    seen = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown CPU":
-                    name = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "flags") and key not in seen:
+                    seen[key] = value.strip()
     except OSError:
         pass
+    name = seen.get("model name", "unknown CPU")
+    if "cpu family" in seen and "model" in seen:
+        name += f" (family {seen['cpu family']}, model {seen['model']})"
+    flags = set(seen.get("flags", "").split())
     units = [f for f in ("avx2", "avx512f", "amx_tile") if f in flags]
     return f"{name}, {cores()} cores" + (f" ({', '.join(units)})" if units else "")
 
