@@ -132,9 +132,9 @@ class RnnlmRunner:
     def eval_step(self):
         self.model.eval().forward(self.x, self.t)
 
-    def products_step(self):
-        """The output layer's three products alone, in the engine's layouts (tied: the
-        embedding matrix (V, H) read transposed)."""
+    def products_step(self, train=True):
+        """The output layer's three products alone (its forward one alone without ``train``),
+        in the engine's layouts (tied: the embedding matrix (V, H) read transposed)."""
         if not hasattr(self, "_prod"):
             m, rng = self.model, np.random.default_rng(1)
             n, h = self.x.size, m.config.hidden_size
@@ -144,8 +144,9 @@ class RnnlmRunner:
                           np.empty((n, h), np.float32))
         hs, W, z, dW, dh = self._prod
         np.matmul(hs, W, out=z)               # logits
-        np.matmul(hs.T, z, out=dW)            # weight gradient (z standing in for dz)
-        np.matmul(z, W.T, out=dh)             # input gradient
+        if train:
+            np.matmul(hs.T, z, out=dW)        # weight gradient (z standing in for dz)
+            np.matmul(z, W.T, out=dh)         # input gradient
 
     def all_products_step(self, train=True):
         """Every matrix product of a training step (``train``) or of an evaluation step alone,
@@ -161,17 +162,13 @@ class RnnlmRunner:
             self._layers = []
             for layer in range(c.num_layers):
                 D, H = c.embed_size if layer == 0 else c.hidden_size, c.hidden_size
-                G = sum(widths) * H
+                G = BLOCKS[c.cell] * H
                 x, A, Wx = f32(B * T, D), f32(B * T, G), f32(D, G)
                 per_step = [(f32(B, H), f32(H, w * H), f32(B, w * H), f32(w * H, H), f32(B, H))
                             for w in widths]
                 self._layers.append((x, A, Wx, np.empty((D, G), np.float32), f32(B * T, D),
                                      np.empty((H, G), np.float32), f32(B * T, H), per_step))
-        if train:
-            self.products_step()
-        else:
-            hs, W, z, _, _ = self._prod
-            np.matmul(hs, W, out=z)
+        self.products_step(train)
         T = self.x.shape[1]
         for x, A, Wx, dWx, dx, dWh, h_prev, per_step in self._layers:
             np.matmul(x, Wx, out=A)
