@@ -159,6 +159,9 @@ class TrainConfig:
                                        "off.")
     batch_size: int = setting(20, "Parallel streams.")
     bptt: int = setting(35, "Steps per chunk (truncated BPTT).")
+    random_bptt: bool = setting(False, "Chunk lengths drawn afresh each epoch around --bptt, "
+                                       "each step's lr scaled by its length / --bptt "
+                                       "(Merity et al. 2017).")
     epochs: int = setting(10, "Epochs in total, over all resumes.")
     max_time: float | None = setting(None, "Training time budget over all resumes: 90s, 30m, "
                                            "1.5h.", shown="no limit", parse=parse_duration)

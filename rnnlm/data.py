@@ -519,6 +519,24 @@ def fit_batch_shape(n_tokens: int, batch_size: int, bptt: int,
     return b, t, msg + (f", bptt {bptt} -> {t}" if t != bptt else "")
 
 
+def random_chunk_lengths(total: int, bptt: int, rng: np.random.Generator) -> np.ndarray:
+    """Chunk lengths summing to ``total``, drawn as AWD-LSTM draws them (Merity et al. 2017,
+    section 4.1): T with probability 0.95, else T/2, plus normal noise of spread 5, truncated
+    to a whole number and kept within [min(5, T), 2T]; the last length is what remains.
+
+    Cuts that move from epoch to epoch let every token be learnt from at every depth of the
+    truncated gradient, instead of at the same place in the same chunk each epoch.
+    """
+    lengths, done = [], 0
+    low, high = min(5, bptt), 2 * bptt
+    while done < total:
+        base = bptt if rng.random() < 0.95 else bptt / 2
+        length = min(max(int(rng.normal(base, 5.0)), low), high, total - done)
+        lengths.append(length)
+        done += length
+    return np.array(lengths, dtype=np.int64)
+
+
 class BatchStream:
     """Token ids (N,) laid out as B parallel contiguous streams, cut into chunks of T steps.
 
@@ -527,6 +545,7 @@ class BatchStream:
     hidden state across chunks). Chunk k is (x, t), both int32 (B, Tk), steps [k*T, k*T + Tk);
     Tk = T except for the last chunk, which may be shorter (>= 1). The N-1 - B*L (< B) trailing
     targets are unused. A corpus too short for (B, T) shrinks them; `warning` says how, or is None.
+    ``draw_lengths`` replaces the fixed T by random lengths (see ``random_chunk_lengths``).
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, bptt: int, name: str = "corpus"):
@@ -539,9 +558,17 @@ class BatchStream:
         # views, no copy: row b of _x is ids[b*L:(b+1)*L], of _t the same shifted by one
         self._x = ids[:span].reshape(b, self.length)
         self._t = ids[1: span + 1].reshape(b, self.length)
+        # chunk k is steps bounds[k]:bounds[k+1]
+        self._bounds = np.append(np.arange(0, self.length, t), self.length)
+
+    def draw_lengths(self, rng: np.random.Generator) -> None:
+        """Cut the streams into chunks of random lengths from ``rng`` (the same rng state, the
+        same cuts: a resumed epoch is cut as it was)."""
+        lengths = random_chunk_lengths(self.length, self.bptt, rng)
+        self._bounds = np.concatenate([[0], np.cumsum(lengths)])
 
     def __len__(self) -> int:
-        return -(-self.length // self.bptt)
+        return len(self._bounds) - 1
 
     @property
     def n_targets(self) -> int:
@@ -552,7 +579,7 @@ class BatchStream:
         """Chunk k as fresh int32 (B, Tk) arrays: the caller may modify them."""
         if not 0 <= k < len(self):
             raise IndexError(f"chunk {k} out of range 0..{len(self) - 1}")
-        steps = slice(k * self.bptt, (k + 1) * self.bptt)
+        steps = slice(self._bounds[k], self._bounds[k + 1])
         return self._x[:, steps].copy(), self._t[:, steps].copy()
 
     def chunks(self, start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:

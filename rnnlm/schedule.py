@@ -8,22 +8,24 @@ non-finite step. Each step then runs at the epoch lr annealed linearly to 0 over
     lr_step = lr_epoch * min(1, left / anneal)
 where ``left`` in [0, 1] is the share still to run of the epochs or of ``max_time``, whichever
 runs out first. Both budgets count over all resumes. The steps that begin with ``left`` <=
-``average`` join the parameter average (optim.ParameterAverage).
+``average`` join the parameter average (optim.ParameterAverage). With ``random_bptt`` a step
+over a chunk of Tk steps runs at lr_step * Tk / bptt, so that a token weighs the same in a
+short chunk as in a long one (the loss is a mean over the chunk's tokens).
 """
 
 
 class Schedule:
     """Reads and changes a TrainingState; holds nothing of its own but the settings."""
 
-    def __init__(self, cfg, chunks):
+    def __init__(self, cfg, stream):
         self.cfg = cfg              # TrainConfig
-        self.chunks = chunks        # steps per epoch
+        self.stream = stream        # the training BatchStream: its len is the epoch's steps
 
     def budget_left(self, state):
         """The share of the budget still to run, in [0, 1]: of max_time or of epochs,
         whichever runs out first."""
         cfg = self.cfg
-        left = 1.0 - (state.epoch + state.position / self.chunks) / cfg.epochs
+        left = 1.0 - (state.epoch + state.position / len(self.stream)) / cfg.epochs
         if cfg.max_time is not None:
             left = min(left, 1.0 - state.train_time / cfg.max_time)
         return min(max(left, 0.0), 1.0)
@@ -31,11 +33,14 @@ class Schedule:
     def out_of_time(self, state):
         return self.cfg.max_time is not None and state.train_time >= self.cfg.max_time
 
-    def step_lr(self, state):
-        """The lr of the next step: the epoch's lr, annealed over the budget's last stretch."""
+    def step_lr(self, state, steps):
+        """The lr of the next step, over a chunk of ``steps`` time steps: the epoch's lr,
+        annealed over the budget's last stretch (and scaled by the chunk's length)."""
         lr = state.lr
         if self.cfg.anneal > 0:
             lr *= min(1.0, self.budget_left(state) / self.cfg.anneal)
+        if self.cfg.random_bptt:
+            lr *= steps / self.cfg.bptt
         return lr
 
     def averaging(self, state):

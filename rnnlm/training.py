@@ -168,7 +168,7 @@ class Trainer:
         self.stream = BatchStream(self.corpus.train, self.cfg.batch_size, self.cfg.bptt,
                                   name=f"training data of '{self.corpus.name}'")
         self.slot.check(force)
-        self.schedule = Schedule(self.cfg, len(self.stream))
+        self.schedule = Schedule(self.cfg, self.stream)
         self.model = ckpt.model if ckpt is not None else LanguageModel.from_config(model_cfg)
         self.opt = (SGD(self.cfg.learning_rate) if self.cfg.optimizer == "sgd"
                     else Adam(self.cfg.learning_rate))
@@ -300,6 +300,10 @@ class Trainer:
         """Steps through the rest of the epoch; False if the time budget ran out first."""
         st, cfg, model = self.state, self.cfg, self.model
         model.train()
+        if cfg.random_bptt:
+            # The epoch's cuts from the seed and the epoch's number alone: a resume in the
+            # middle of the epoch finds its chunks where they were.
+            self.stream.draw_lengths(np.random.default_rng((model.config.seed, st.epoch)))
         if st.position == 0:
             model.reset_state()
             st.epoch_loss, st.epoch_tokens = 0.0, 0
@@ -309,7 +313,7 @@ class Trainer:
         try:                        # the bar goes, however the epoch ends
             for x, t in self.stream.chunks(st.position):
                 start = time.perf_counter()
-                self.opt.lr = self.schedule.step_lr(st)
+                self.opt.lr = self.schedule.step_lr(st, x.shape[1])
                 loss = model.forward(x, t)
                 model.backward()
                 rows = model.grad_rows

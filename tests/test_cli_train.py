@@ -113,6 +113,37 @@ def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, s
                                                                    rel=1e-6)
 
 
+def test_random_bptt_cuts_each_epoch_afresh_scales_the_lr_and_resumes_exactly(tmp_path,
+                                                                              small_corpus):
+    """With --random-bptt each step's lr is the epoch lr times its chunk's length / bptt; the
+    cuts differ between epochs; a run stopped by SIGINT in its second epoch and resumed on
+    the command line ends with the parameters of a run never stopped."""
+    settings = dict(hidden_size=16, embed_size=16, num_layers=1, bptt=10, batch_size=8,
+                    random_bptt=True, lr=5.0, dropout=0.2, epochs=2, decay_on_plateau=False,
+                    progress=False)
+    events = []
+    train(small_corpus, out=tmp_path / "straight.npz", callback=events.append, **settings)
+    steps = [e for e in events if e["event"] == "progress"]
+    widths = np.diff([0] + [e["tokens"] for e in steps]) // 8
+    assert [e["lr"] for e in steps] == pytest.approx(list(5.0 * widths / 10), rel=1e-12)
+    epoch_1 = [w for w, e in zip(widths, steps) if e["epoch"] == 1]
+    epoch_2 = [w for w, e in zip(widths, steps) if e["epoch"] == 2]
+    assert sum(epoch_1) == sum(epoch_2) and epoch_1 != epoch_2 and len(set(epoch_1)) > 3
+
+    def interrupt_at(event):
+        if event["event"] == "progress" and event["step"] == len(epoch_1) + 7:
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(TrainingInterrupted):
+        train(small_corpus, out=tmp_path / "split.npz", callback=interrupt_at, **settings)
+    assert load(tmp_path / "split.last.npz").meta["train_state"]["position"] == 7
+    run_cli("train", small_corpus, "--resume", tmp_path / "split.last.npz", "--quiet",
+            cwd=tmp_path)
+    straight, split = load(tmp_path / "straight.last.npz"), load(tmp_path / "split.last.npz")
+    assert split.meta["train_state"]["step"] == len(steps)
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(split.model.params[name], value, err_msg=name)
+
+
 def test_a_resume_that_lengthens_the_budget_averages_its_new_last_stretch(tmp_path,
                                                                           small_corpus):
     settings = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8,

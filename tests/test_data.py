@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnlm.data import (BatchStream, Vocabulary, encode_file, fit_batch_shape, load_corpus,
-                        tokenize)
+                        random_chunk_lengths, tokenize)
 from rnnlm.errors import CheckpointError, DataError, UsageError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -351,6 +351,39 @@ def test_batch_stream_lays_out_contiguous_streams_with_targets_shifted_by_one():
         assert x[b].tolist() == list(range(25 * b, 25 * b + 25))
     assert np.array_equal(t, x + 1)  # targets = inputs shifted by one, across chunk boundaries too
     assert s.n_targets == 100
+
+
+def test_random_chunk_lengths_cover_the_stream_around_bptt_and_repeat_with_the_rng():
+    lengths = random_chunk_lengths(100_000, 35, np.random.default_rng(7))
+    assert lengths.sum() == 100_000
+    assert lengths[:-1].min() >= 5 and lengths.max() <= 70 and lengths[-1] >= 1
+    # N(35, 5) truncated, or N(17.5, 5) one time in twenty: a mean near 0.975 * 35 - 0.5
+    assert 33.0 < lengths.mean() < 34.5
+    short = np.mean(lengths[:-1] < 25)                # the N(17.5, 5) draws, mostly
+    assert 0.03 < short < 0.09
+    assert len(set(lengths.tolist())) > 20
+    again = random_chunk_lengths(100_000, 35, np.random.default_rng(7))
+    assert np.array_equal(lengths, again)
+    assert not np.array_equal(lengths[:50], random_chunk_lengths(100_000, 35,
+                                                                 np.random.default_rng(8))[:50])
+    assert random_chunk_lengths(3, 35, np.random.default_rng(0)).tolist() == [3]
+
+
+def test_batch_stream_with_random_lengths_hands_out_the_same_streams_cut_elsewhere():
+    ids = np.arange(2001, dtype=np.int32)     # id == position
+    s = BatchStream(ids, batch_size=4, bptt=20)
+    fixed = list(s)
+    s.draw_lengths(np.random.default_rng(1))
+    drawn = list(s)
+    widths = [x.shape[1] for x, _ in drawn]
+    assert sum(widths) == s.length == 500 and len(s) == len(drawn)
+    assert widths != [x.shape[1] for x, _ in fixed] and len(set(widths)) > 3
+    for chunks in (fixed, drawn):
+        x = np.concatenate([x for x, _ in chunks], axis=1)
+        t = np.concatenate([t for _, t in chunks], axis=1)
+        assert np.array_equal(x, np.arange(2000).reshape(4, 500)) and np.array_equal(t, x + 1)
+    s.draw_lengths(np.random.default_rng(1))          # the same rng state: the same cuts
+    assert [x.shape[1] for x, _ in s.chunks(start=3)] == widths[3:]
 
 
 def test_batch_stream_resumes_from_a_given_chunk_and_hands_out_copies():
