@@ -10,12 +10,14 @@ where ``left`` in [0, 1] is the share still to run of the epochs or of ``max_tim
 runs out first. Both budgets count over all resumes. The steps that begin with ``left`` <=
 ``average`` join the parameter average (optim.ParameterAverage). With ``random_bptt`` a step
 over a chunk of Tk steps runs at lr_step * Tk / bptt, so that a token weighs the same in a
-short chunk as in a long one (the loss is a mean over the chunk's tokens).
+short chunk as in a long one (the loss is a mean over the chunk's tokens); events report
+lr_step, the rate per token.
 """
 
 
 class Schedule:
-    """Reads and changes a TrainingState; holds nothing of its own but the settings."""
+    """Reads and changes a TrainingState; holds nothing of its own but the settings and the
+    stream whose chunks it counts."""
 
     def __init__(self, cfg, stream):
         self.cfg = cfg              # TrainConfig
@@ -33,15 +35,17 @@ class Schedule:
     def out_of_time(self, state):
         return self.cfg.max_time is not None and state.train_time >= self.cfg.max_time
 
-    def step_lr(self, state, steps):
-        """The lr of the next step, over a chunk of ``steps`` time steps: the epoch's lr,
-        annealed over the budget's last stretch (and scaled by the chunk's length)."""
+    def step_lr(self, state):
+        """The lr of the next step: the epoch's lr, annealed over the budget's last stretch."""
         lr = state.lr
         if self.cfg.anneal > 0:
             lr *= min(1.0, self.budget_left(state) / self.cfg.anneal)
-        if self.cfg.random_bptt:
-            lr *= steps / self.cfg.bptt
         return lr
+
+    def length_scale(self, steps):
+        """The factor on step_lr for a chunk of ``steps`` time steps: steps / bptt with
+        random_bptt, else 1."""
+        return steps / self.cfg.bptt if self.cfg.random_bptt else 1.0
 
     def averaging(self, state):
         """Whether the step just taken joins the parameter average: it began within the last

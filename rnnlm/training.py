@@ -178,6 +178,7 @@ class Trainer:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.state.lr = self.cfg.learning_rate
+        self.lr = self.opt.lr           # the schedule's lr of the last step, as events report it
         # A training resumed into its own output goes on under its id; a branch (another
         # --out) or a checkpoint without an id is a run of its own.
         saved_id = ckpt.meta.get("run_id") if ckpt is not None else None
@@ -313,7 +314,8 @@ class Trainer:
         try:                        # the bar goes, however the epoch ends
             for x, t in self.stream.chunks(st.position):
                 start = time.perf_counter()
-                self.opt.lr = self.schedule.step_lr(st, x.shape[1])
+                self.lr = self.schedule.step_lr(st)
+                self.opt.lr = self.lr * self.schedule.length_scale(x.shape[1])
                 loss = model.forward(x, t)
                 model.backward()
                 rows = model.grad_rows
@@ -383,13 +385,13 @@ class Trainer:
                      if window["tokens"] else None)
         tokens_per_s = window["tokens"] / window["time"] if window["time"] else 0.0
         fields = dict(epoch=st.epoch + 1, step=st.step, tokens=st.tokens,
-                      train_ppl=train_ppl, lr=self.opt.lr, grad_norm=norm,
+                      train_ppl=train_ppl, lr=self.lr, grad_norm=norm,
                       tokens_per_s=tokens_per_s, elapsed_s=st.train_time)
         self.emit("progress", position=st.position, chunks=len(self.stream), **fields)
         if bar is not None:
             bar.update(1)
             if train_ppl is not None:
-                bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{self.opt.lr:.3g}", refresh=False)
+                bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{self.lr:.3g}", refresh=False)
         validate = cfg.eval_every is not None and st.step % cfg.eval_every == 0
         if st.step % cfg.log_every == 0 or validate:
             if validate:
@@ -427,7 +429,7 @@ class Trainer:
                      if st.epoch_tokens else None)
         record = {"epoch": st.epoch + (1 if partial else 0), "step": st.step,
                   "tokens": st.tokens, "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": self.opt.lr, "elapsed_s": st.train_time, "best": improved,
+                  "lr": self.lr, "elapsed_s": st.train_time, "best": improved,
                   **self._averaged()}
         st.history.append(record)
         if not partial:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY, run_cli
-from rnnlm import load, train
+from rnnlm import SGD, load, train
 from rnnlm.training import TrainingInterrupted
 from rnnlm.data import load_corpus
 from rnnlm.evaluation import evaluate_ids
@@ -114,18 +114,24 @@ def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, s
 
 
 def test_random_bptt_cuts_each_epoch_afresh_scales_the_lr_and_resumes_exactly(tmp_path,
-                                                                              small_corpus):
-    """With --random-bptt each step's lr is the epoch lr times its chunk's length / bptt; the
-    cuts differ between epochs; a run stopped by SIGINT in its second epoch and resumed on
-    the command line ends with the parameters of a run never stopped."""
+                                                                              small_corpus,
+                                                                              monkeypatch):
+    """With --random-bptt each step runs at the schedule's lr times its chunk's length /
+    bptt (the events report the schedule's lr); the cuts differ between epochs; a run
+    stopped by SIGINT in its second epoch and resumed on the command line ends with the
+    parameters of a run never stopped."""
     settings = dict(hidden_size=16, embed_size=16, num_layers=1, bptt=10, batch_size=8,
                     random_bptt=True, lr=5.0, dropout=0.2, epochs=2, decay_on_plateau=False,
                     progress=False)
+    step_lrs, sgd_step = [], SGD.step
+    monkeypatch.setattr(SGD, "step", lambda self, *args: (step_lrs.append(self.lr),
+                                                          sgd_step(self, *args)))
     events = []
     train(small_corpus, out=tmp_path / "straight.npz", callback=events.append, **settings)
     steps = [e for e in events if e["event"] == "progress"]
     widths = np.diff([0] + [e["tokens"] for e in steps]) // 8
-    assert [e["lr"] for e in steps] == pytest.approx(list(5.0 * widths / 10), rel=1e-12)
+    assert step_lrs == pytest.approx(list(5.0 * widths / 10), rel=1e-12)
+    assert {e["lr"] for e in events if "lr" in e} == {5.0}
     epoch_1 = [w for w, e in zip(widths, steps) if e["epoch"] == 1]
     epoch_2 = [w for w, e in zip(widths, steps) if e["epoch"] == 2]
     assert sum(epoch_1) == sum(epoch_2) and epoch_1 != epoch_2 and len(set(epoch_1)) > 3
