@@ -95,8 +95,9 @@ def test_evaluation_loss_is_exact_where_exp_of_the_logits_overflows_or_underflow
     z[5] += 200                                   # exp(z) overflows
     z[6] = 88.0 + rng.normal(size=v) * 0.1 - b    # every e^(z + b) fits float32; the sum not
     z[7] -= 300                                   # exp(z) underflows, all of the row
-    z[8] = -100.0 + rng.normal(size=v)            # exp(z) is 0 or subnormal in float32, but
-    z[9] = np.nan                                 # e^(z + 39) is a normal number
+    # exp(z) is 0 or subnormal in float32, but e^(z + 39) is a normal number
+    z[8] = -100.0 + rng.normal(size=v)
+    z[9] = np.nan
     z, b = z.astype(dtype), b.astype(dtype)
     targets = rng.integers(0, v, n)
     targets[8] = 10
