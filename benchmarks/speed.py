@@ -2,6 +2,7 @@
 
     python -m benchmarks.speed                         # all configs, LSTM and GRU (~15 min)
     python -m benchmarks.speed --configs small --rounds 9
+    python -m benchmarks.speed --softmax adaptive --cutoffs 2000     # both engines adaptive
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.speed   # if a VM sets them
 
 Method. For every config, cell and round, a fresh process per engine builds the model, warms
@@ -21,6 +22,13 @@ tokens/s, and all the products of a training step and of an evaluation step alon
 loop's included: the most that rnnlm could train and evaluate at if everything else were free.
 Where PyTorch's speed times the ratio aimed at lies above those, the aim is out of reach of
 any change but faster products.
+
+With ``--softmax adaptive`` both engines replace the output layer and loss by the adaptive
+softmax over ``--cutoffs`` (rnnlm's ``--softmax adaptive``, PyTorch's
+``nn.AdaptiveLogSoftmaxWithLoss`` with ``div_value=4, head_bias=True``: the same function),
+untied, and the targets follow Zipf's law (p(rank r) ~ 1/r), so that the head's 2,000 most
+frequent types cover 84% of the tokens (of PTB's training text: 87%): a cluster costs what it
+costs on text. The products-alone columns are the full softmax's and are left empty.
 
 The header names the CPU, the cores, numpy's BLAS and its kernel (threadpoolctl), PyTorch's
 BLAS, and the 2048^3 float32 GEMM ceiling of each, measured in this run. PyTorch is optional
@@ -109,17 +117,26 @@ def train_flops_per_token(cell, embed, hidden, layers):
 
 # --- the engines, each measured in a process of its own ---------------------------------------
 
+def token_ids(batch, bptt, cutoffs):
+    """Inputs and targets (batch, bptt): uniform over the vocabulary for the full softmax,
+    Zipfian for the adaptive one (see the module docstring)."""
+    rng = np.random.default_rng(0)
+    if cutoffs is None:
+        return (rng.integers(0, VOCAB, (batch, bptt)).astype(np.int32) for _ in range(2))
+    p = 1.0 / np.arange(1, VOCAB + 1)
+    return (rng.choice(VOCAB, (batch, bptt), p=p / p.sum()).astype(np.int32) for _ in range(2))
+
+
 class RnnlmRunner:
-    def __init__(self, cell, embed, hidden, layers, batch, bptt, tied):
+    def __init__(self, cell, embed, hidden, layers, batch, bptt, tied, cutoffs=None):
         from rnnlm import SGD, LanguageModel, clip_grad_norm
 
         self.clip = clip_grad_norm
+        softmax = {} if cutoffs is None else {"softmax": "adaptive", "cutoffs": cutoffs}
         self.model = LanguageModel(VOCAB, cell=cell, num_layers=layers, embed_size=embed,
-                                   hidden_size=hidden, tie_weights=tied, seed=0)
+                                   hidden_size=hidden, tie_weights=tied, seed=0, **softmax)
         self.opt = SGD(1.0)
-        rng = np.random.default_rng(0)
-        self.x = rng.integers(0, VOCAB, (batch, bptt)).astype(np.int32)
-        self.t = rng.integers(0, VOCAB, (batch, bptt)).astype(np.int32)
+        self.x, self.t = token_ids(batch, bptt, cutoffs)
 
     def train_step(self):
         m = self.model.train()
@@ -187,7 +204,7 @@ class RnnlmRunner:
 class TorchRunner:
     """The same model in PyTorch with its best ordinary settings (see the module docstring)."""
 
-    def __init__(self, cell, embed, hidden, layers, batch, bptt, tied):
+    def __init__(self, cell, embed, hidden, layers, batch, bptt, tied, cutoffs=None):
         import torch
 
         torch.set_num_threads(cores())
@@ -197,15 +214,19 @@ class TorchRunner:
         rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.embed = nn.Embedding(VOCAB, embed)
         self.rnn = rnn_class(embed, hidden, layers)          # time-major: (T, B, features)
-        self.out = nn.Linear(hidden, VOCAB)
-        if tied:
-            self.out.weight = self.embed.weight
+        self.adaptive = cutoffs is not None
+        if self.adaptive:
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(hidden, VOCAB, list(cutoffs),
+                                                     div_value=4.0, head_bias=True)
+        else:
+            self.out = nn.Linear(hidden, VOCAB)
+            if tied:
+                self.out.weight = self.embed.weight
         self.params = list({id(p): p for m in (self.embed, self.rnn, self.out)
                             for p in m.parameters()}.values())
         self.opt = torch.optim.SGD(self.params, lr=1.0)
-        g = torch.Generator().manual_seed(0)
-        self.x = torch.randint(0, VOCAB, (bptt, batch), generator=g)
-        self.t = torch.randint(0, VOCAB, (bptt, batch), generator=g)
+        x, t = token_ids(batch, bptt, cutoffs)
+        self.x, self.t = (torch.from_numpy(a.T.astype(np.int64)).contiguous() for a in (x, t))
         self.state = None
 
     def _loss(self):
@@ -213,6 +234,8 @@ class TorchRunner:
         if state is not None:   # truncated BPTT: carry the values, not the graph
             state = tuple(s.detach() for s in state) if self.cell == "lstm" else state.detach()
         h, self.state = self.rnn(self.embed(self.x), state)
+        if self.adaptive:
+            return self.out(h.view(-1, h.shape[-1]), self.t.view(-1)).loss
         logits = self.out(h).view(-1, VOCAB)
         return self.torch.nn.functional.cross_entropy(logits, self.t.view(-1))
 
@@ -240,14 +263,19 @@ def tokens_per_second(step, tokens, seconds, warmup=2):
             return tokens * steps / elapsed
 
 
-def worker(engine, config, cell, seconds):
-    """One engine's measurement in this process: a JSON line on stdout."""
-    sizes = CONFIGS[config]
-    tokens = sizes[3] * sizes[4]
-    runner = (RnnlmRunner if engine == "rnnlm" else TorchRunner)(cell, *sizes)
+def worker(engine, config, cell, seconds, softmax="full"):
+    """One engine's measurement in this process: a JSON line on stdout. ``softmax``: "full",
+    or "adaptive:2000,6000" (untied)."""
+    embed, hidden, layers, batch, bptt, tied = CONFIGS[config]
+    cutoffs = None
+    if softmax != "full":
+        cutoffs, tied = tuple(int(c) for c in softmax.split(":")[1].split(",")), False
+    runner = (RnnlmRunner if engine == "rnnlm" else TorchRunner)(
+        cell, embed, hidden, layers, batch, bptt, tied, cutoffs)
+    tokens = batch * bptt
     result = {"train": tokens_per_second(runner.train_step, tokens, seconds),
               "eval": tokens_per_second(runner.eval_step, tokens, seconds)}
-    if engine == "rnnlm":
+    if engine == "rnnlm" and cutoffs is None:
         result["products"] = tokens_per_second(runner.products_step, tokens, seconds / 2)
         result["all_train"] = tokens_per_second(runner.all_products_step, tokens, seconds / 2)
         result["all_eval"] = tokens_per_second(lambda: runner.all_products_step(False), tokens,
@@ -294,13 +322,16 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="timed seconds per measurement (train, then eval)")
     parser.add_argument("--no-torch", action="store_true", help="measure rnnlm alone")
-    parser.add_argument("--worker", nargs=4, metavar=("ENGINE", "CONFIG", "CELL", "SECONDS"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--softmax", choices=["full", "adaptive"], default="full",
+                        help="the output layer of both engines (adaptive: untied)")
+    parser.add_argument("--cutoffs", default="2000",
+                        help="with --softmax adaptive: the head's size and the clusters' ends")
+    parser.add_argument("--worker", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--torch-info", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        engine, config, cell, seconds = args.worker
-        return worker(engine, config, cell, float(seconds))
+        engine, config, cell, seconds, *softmax = args.worker
+        return worker(engine, config, cell, float(seconds), *softmax)
     if args.torch_info:
         return torch_info()
 
@@ -319,8 +350,9 @@ def main(argv=None):
         print(f"PyTorch {info['version']}, BLAS {info['blas']}, CPU capability "
               f"{info['capability']}, {info['threads']} threads; GEMM ceiling "
               f"{info['ceiling']:.0f} GFLOP/s")
+    softmax = "full" if args.softmax == "full" else f"adaptive:{args.cutoffs}"
     print(f"{args.rounds} rounds, each engine in a fresh process, alternating; medians, and "
-          f"the per-round ratio as median (min-max)")
+          f"the per-round ratio as median (min-max); softmax {softmax}")
     print()
     print("| config | cell | rnnlm train tok/s | PyTorch train tok/s | train ratio | "
           "rnnlm eval tok/s | PyTorch eval tok/s | eval ratio | output products alone tok/s |"
@@ -333,7 +365,7 @@ def main(argv=None):
             rounds = []
             for r in range(args.rounds):
                 order = engines if r % 2 == 0 else engines[::-1]
-                got = {e: run_worker("--worker", e, name, cell, str(args.seconds))
+                got = {e: run_worker("--worker", e, name, cell, str(args.seconds), softmax)
                        for e in order}
                 if all(got.values()):
                     rounds.append(got)
@@ -342,10 +374,14 @@ def main(argv=None):
                 continue
             med = {(e, k): statistics.median(g[e][k] for g in rounds)
                    for e in engines for k in ("train", "eval")}
-            products, all_train, all_eval = (statistics.median(g["rnnlm"][k] for g in rounds)
-                                             for k in ("products", "all_train", "all_eval"))
-            share = train_flops_per_token(cell, embed, hidden, layers) * med["rnnlm", "train"] \
-                / (ceiling * 1e9)
+            if softmax == "full":
+                products, all_train, all_eval = (
+                    f"{statistics.median(g['rnnlm'][k] for g in rounds):,.0f}"
+                    for k in ("products", "all_train", "all_eval"))
+                flops = train_flops_per_token(cell, embed, hidden, layers)
+                share = f"{flops * med['rnnlm', 'train'] / (ceiling * 1e9):.0%}"
+            else:
+                products = all_train = all_eval = share = "-"
             if info is None:
                 peer = "- | - | " + f"{med['rnnlm', 'eval']:,.0f} | - | -"
             else:
@@ -355,8 +391,7 @@ def main(argv=None):
                         f"{med['rnnlm', 'eval']:,.0f} | {med['torch', 'eval']:,.0f} | "
                         f"{spread(ratios['eval'])}")
             print(f"| {name} | {cell} | {med['rnnlm', 'train']:,.0f} | {peer} | "
-                  f"{products:,.0f} | {all_train:,.0f} / {all_eval:,.0f} | {share:.0%} |",
-                  flush=True)
+                  f"{products} | {all_train} / {all_eval} | {share} |", flush=True)
 
 
 if __name__ == "__main__":

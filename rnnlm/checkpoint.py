@@ -173,9 +173,12 @@ def _read_meta(path, arr):
 
 def _least_params(c):
     """A lower bound on the model's parameter count (one gate block per layer)."""
-    n = c.vocab_size * (c.embed_size + 1)                                   # embed.W, out.b
+    n = c.vocab_size * c.embed_size                                         # embed.W
     n += (c.embed_size + c.hidden_size + 1) * c.hidden_size                 # first layer
     n += (c.num_layers - 1) * (2 * c.hidden_size + 1) * c.hidden_size       # the others
+    if c.softmax == "adaptive":
+        return n + c.cutoffs[0]                                             # head.b
+    n += c.vocab_size                                                       # out.b
     return n if c.tie_weights else n + c.hidden_size * c.vocab_size         # out.W
 
 

@@ -17,6 +17,7 @@ from .errors import DataError, UsageError
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float32", "float64")
+SOFTMAXES = ("full", "adaptive")
 
 
 def setting(default, help, *, key=None, shown=None, parse=None):
@@ -38,6 +39,20 @@ def parse_duration(text):
         raise UsageError(f"--max-time must be a positive duration like 90s, 30m or 1.5h, "
                          f"got {text!r}")
     return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def parse_cutoffs(value):
+    """'2000', '2000,6000', 2000 or [2000, 6000] -> (2000, 6000); checked against the
+    vocabulary by ModelConfig."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else \
+        list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        cutoffs = tuple(int(v) if isinstance(v, str) else v for v in items)
+    except ValueError:
+        cutoffs = ()
+    if not cutoffs or not all(isinstance(c, int) and not isinstance(c, bool) for c in cutoffs):
+        raise UsageError(f"--cutoffs must be whole numbers like 2000 or 2000,6000, got {value!r}")
+    return cutoffs
 
 
 def _positive_int(name, value):
@@ -70,6 +85,12 @@ class ModelConfig:
     variational: bool = setting(False, "One dropout mask per sequence, shared over time.")
     tie_weights: bool = setting(False, "Share the embedding and output matrices (needs "
                                        "--embed-size == --hidden-size).")
+    softmax: str = setting("full", "full, or adaptive: a head of the --cutoffs most frequent "
+                                   "types and smaller tail clusters (Grave et al. 2017), "
+                                   "faster for large vocabularies.")
+    cutoffs: tuple[int, ...] | None = setting(
+        None, "Adaptive softmax: where the head and each tail cluster end, in frequency ranks "
+              "(2000, or 2000,6000).", shown="none", parse=parse_cutoffs)
     init_scale: float = setting(0.1, "Parameters start uniform in [-s, s].")
     dtype: str = "float32"
     seed: int = setting(0, "Random seed for parameters and dropout.")
@@ -91,11 +112,37 @@ class ModelConfig:
             raise UsageError(f"--init-scale must be positive, got {self.init_scale}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self._check_softmax()
         if self.tie_weights and self.embed_size != self.hidden_size:
             raise UsageError(
                 f"--tie-weights needs --embed-size == --hidden-size "
                 f"(got {self.embed_size} and {self.hidden_size}): make them equal or drop tying"
             )
+
+    def _check_softmax(self):
+        if self.softmax not in SOFTMAXES:
+            raise UsageError(f"--softmax: unknown softmax {self.softmax!r}, choose full or adaptive")
+        if self.softmax == "full":
+            if self.cutoffs is not None:
+                raise UsageError("--cutoffs applies to --softmax adaptive only: drop it, or "
+                                 "add --softmax adaptive")
+            return
+        if self.cutoffs is None:
+            raise UsageError("--softmax adaptive needs --cutoffs: the head's size, e.g. "
+                             "--cutoffs 2000 (more clusters: --cutoffs 2000,6000)")
+        cutoffs = parse_cutoffs(self.cutoffs)
+        object.__setattr__(self, "cutoffs", cutoffs)    # a checkpoint's JSON gives a list
+        bounds = (0, *cutoffs, self.vocab_size)
+        if any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise UsageError(f"--cutoffs must rise strictly between 0 and the vocabulary size "
+                             f"{self.vocab_size}, got {','.join(map(str, cutoffs))}")
+        if self.hidden_size // 4 ** len(cutoffs) < 1:
+            raise UsageError(f"--cutoffs: {len(cutoffs)} tail clusters need --hidden-size of "
+                             f"at least {4 ** len(cutoffs)} (each projects to a quarter of "
+                             f"the one before)")
+        if self.tie_weights:
+            raise UsageError("--tie-weights needs --softmax full: the adaptive softmax has no "
+                             "(hidden, vocabulary) matrix to share")
 
     @property
     def dropout_rates(self):
@@ -263,7 +310,7 @@ def canonical_settings(config):
 
 def _typed(s, value, where):
     """A value read from a --config file, checked against its setting's type."""
-    if s.parse is not None and isinstance(value, str):
+    if s.parse is not None and (isinstance(value, str) or s.type not in (int, float, str)):
         return s.parse(value)
     fits = (isinstance(value, bool) if s.type is bool else
             isinstance(value, s.type) and not isinstance(value, bool) if s.type in (int, str)

@@ -81,12 +81,19 @@ def _windows(model, ids, states, ts, length):
         for layer in model.layers:
             h = layer.forward(h)
         # Only the last step is scored: the output layer sees (B, 1, H).
-        z = model.out.forward(np.ascontiguousarray(h[:, -1:]))[:, 0].copy()
-        dz = z                  # the loss writes d loss_t / d z over z, each row its own
-        softmax_cross_entropy(dz, targets, grad_scale=1.0)
-        # the output layer's backward by hand, leaving its weight gradients alone; tied: W = E.T
-        W = model.params["out.W"] if "out.W" in model.params else model.params["embed.W"].T
-        dh_top = dz @ W.T
+        h_last = np.ascontiguousarray(h[:, -1:])
+        if model.adaptive:
+            # its loss is the mean over the B rows: times B, each row's own gradient
+            model.out.forward(h_last, targets[:, None], with_grad=True)
+            dh_top = model.out.backward(weights=False)[:, 0] * len(targets)
+        else:
+            z = model.out.forward(h_last)[:, 0].copy()
+            dz = z              # the loss writes d loss_t / d z over z, each row its own
+            softmax_cross_entropy(dz, targets, grad_scale=1.0)
+            # the output layer's backward by hand, leaving its weight gradients alone;
+            # tied: W = E.T
+            W = model.params["out.W"] if "out.W" in model.params else model.params["embed.W"].T
+            dh_top = dz @ W.T
         B, H = dh_top.shape
         dh = np.zeros((B, length, H), model.dtype)
         dh[:, -1] = dh_top

@@ -84,6 +84,10 @@ def write(path, config, params, vocab, layout="torch"):
     """Write a model's parameters, vocabulary and settings to a safetensors file, atomically."""
     if layout not in LAYOUTS:
         raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if config.softmax != "full":
+        raise UsageError("export carries models with the full softmax only, and this one has "
+                         "--softmax adaptive: its head and tail clusters have no place in "
+                         "either layout")
     path = Path(path)
     if not path.parent.is_dir():
         raise DataError(f"cannot write '{path}': directory '{path.parent}' does not exist")

@@ -192,6 +192,122 @@ class SoftmaxLoss:
         return self._z.reshape(T, B, V).transpose(1, 0, 2)
 
 
+class AdaptiveSoftmax:
+    """Output layer and loss in one: the adaptive softmax of Grave et al. (2017), the function
+    of PyTorch's ``nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value=4, head_bias=True)``.
+
+    Ids run from the most frequent type down (the Vocabulary's order). ``cutoffs``
+    c_1 < ... < c_K split them into the head's shortlist [0, c_1) and K tail clusters
+    [c_k, c_(k+1)), c_(K+1) = V. The head scores the shortlist and one entry per cluster; a
+    cluster scores its own types from h projected to d_k = H // 4^k units:
+        log p(w) = log softmax(h W + b)[w]                                w < c_1
+        log p(w) = log softmax(h W + b)[c_1 + k - 1]
+                   + log softmax((h P_k) W_k)[w - c_k]                   w in cluster k
+    With targets, a cluster's products run only over the rows whose target lies in it.
+
+    Parameters: "W" (H, c_1 + K), "b" (c_1 + K,); for k = 0..K-1 "P{k}" (H, d_(k+1)),
+    "W{k}" (d_(k+1), c_(k+2) - c_(k+1)).
+
+    ``forward`` with targets (B, T) returns the mean loss (nats per token) and, with
+    ``with_grad``, leaves the gradients of the products in their buffers for ``backward``;
+    without targets it returns log p (B, T, V), which are logits of the same distribution.
+    """
+
+    def __init__(self, params, cutoffs):
+        self.params = params
+        self.grads = {k: np.zeros_like(v) for k, v in params.items()}
+        self.cutoffs = tuple(cutoffs)
+        vocab_size = cutoffs[-1] + params[f"W{len(cutoffs) - 1}"].shape[1]
+        self.bounds = (*self.cutoffs, vocab_size)           # cluster k: bounds[k]..bounds[k+1]
+        self._head, self._ready = None, False
+
+    @staticmethod
+    def shapes(hidden_size, vocab_size, cutoffs):
+        """name -> shape of each parameter (see the class)."""
+        bounds = (*cutoffs, vocab_size)
+        shapes = {"W": (hidden_size, cutoffs[0] + len(cutoffs)), "b": (cutoffs[0] + len(cutoffs),)}
+        for k in range(len(cutoffs)):
+            d = hidden_size // 4 ** (k + 1)
+            shapes[f"P{k}"] = (hidden_size, d)
+            shapes[f"W{k}"] = (d, bounds[k + 1] - bounds[k])
+        return shapes
+
+    def forward(self, hs, targets=None, with_grad=False):
+        x = time_major(hs)
+        T, B, H = x.shape
+        self._shape = (T, B, H)
+        x = self._x = x.reshape(T * B, H)
+        p = self.params
+        shape = (T * B, p["W"].shape[1])
+        if self._head is None or self._head.shape != shape:
+            self._head = np.empty(shape, x.dtype)      # allocated once, as TimeAffine's
+        head = np.matmul(x, p["W"], out=self._head)
+        if targets is None:
+            self._ready = False
+            return self._log_probs(x, head).reshape(T, B, -1).transpose(1, 0, 2)
+        t = np.ascontiguousarray(targets.T).ravel()
+        scale = 1.0 / t.size
+        head_t = t.copy()
+        self._tails = []            # per cluster: (rows, x[rows], x[rows] P_k, logits or dz)
+        for k, (lo, hi) in enumerate(zip(self.bounds, self.bounds[1:])):
+            rows = np.flatnonzero((t >= lo) & (t < hi))
+            head_t[rows] = self.cutoffs[0] + k
+            xk = x[rows]
+            pk = xk @ p[f"P{k}"]
+            self._tails.append((rows, t[rows] - lo, xk, pk, pk @ p[f"W{k}"]))
+        self._head_t, self._scale = head_t, scale
+        losses = softmax_cross_entropy(head, head_t, p["b"], scale if with_grad else None)
+        for rows, tk, _, _, zk in self._tails:
+            if rows.size:
+                losses[rows] += softmax_cross_entropy(zk, tk, None, scale if with_grad else None)
+        self._grad_ready, self._ready = with_grad, True
+        return float(losses.sum(dtype=np.float64)) / losses.size
+
+    def backward(self, weights=True):
+        """d loss / d hs (B, T, H) of the last forward with targets; the parameters' gradients
+        too unless ``weights`` is False."""
+        if not self._ready:
+            raise RuntimeError("AdaptiveSoftmax.backward needs a forward with targets")
+        p, g, x = self.params, self.grads, self._x
+        if not self._grad_ready:          # evaluation's forward only read the logits
+            softmax_cross_entropy(self._head, self._head_t, p["b"], self._scale)
+            for rows, tk, _, _, zk in self._tails:
+                if rows.size:
+                    softmax_cross_entropy(zk, tk, None, self._scale)
+            self._grad_ready = True
+        dz = self._head
+        dx = dz @ p["W"].T
+        if weights:
+            np.matmul(x.T, dz, out=g["W"])
+            np.matmul(np.ones(len(dz), dz.dtype), dz, out=g["b"])
+        for k, (rows, _, xk, pk, dzk) in enumerate(self._tails):
+            dpk = dzk @ p[f"W{k}"].T
+            dx[rows] += dpk @ p[f"P{k}"].T
+            if weights:
+                np.matmul(pk.T, dzk, out=g[f"W{k}"])
+                np.matmul(xk.T, dpk, out=g[f"P{k}"])
+        T, B, H = self._shape
+        return dx.reshape(T, B, H).transpose(1, 0, 2)
+
+    def _log_probs(self, x, head):
+        """log p (N, V) of every type for the rows x (N, H) and their head logits (N, c_1 + K)."""
+        p, c1 = self.params, self.cutoffs[0]
+        head = _log_softmax(head + p["b"])
+        out = np.empty((len(x), self.bounds[-1]), x.dtype)
+        out[:, :c1] = head[:, :c1]
+        for k, (lo, hi) in enumerate(zip(self.bounds, self.bounds[1:])):
+            tail = _log_softmax((x @ p[f"P{k}"]) @ p[f"W{k}"])
+            np.add(tail, head[:, c1 + k, None], out=out[:, lo:hi])
+        return out
+
+
+def _log_softmax(z):
+    """log softmax of each row of z (N, V), in place."""
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
+
+
 class _TimeRecurrent:
     """What the three recurrent layers share: the projection and weight gradients in bulk.
 

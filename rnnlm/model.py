@@ -6,7 +6,8 @@ import numpy as np
 
 from .config import ModelConfig
 from .errors import UsageError
-from .layers import RECURRENT_LAYERS, Embedding, SoftmaxLoss, TimeAffine, TimeDropout
+from .layers import (RECURRENT_LAYERS, AdaptiveSoftmax, Embedding, SoftmaxLoss, TimeAffine,
+                     TimeDropout)
 
 
 class LanguageModel:
@@ -18,11 +19,13 @@ class LanguageModel:
     ``variational`` shares one mask over the time steps of a call. ``dropout_words`` drops
     whole rows of the embedding, ``weight_drop`` entries of each layer's Wh, one mask a call.
     With ``tie_weights`` the output layer uses the embedding matrix transposed: there is no
-    "out.W", and "embed.W"'s gradient holds both contributions.
+    "out.W", and "embed.W"'s gradient holds both contributions. With ``softmax="adaptive"``
+    the output layer and loss are one AdaptiveSoftmax (see there) over ``cutoffs``.
 
     Parameters, by name (G = 4 for lstm [f, i, o, g], 3 for gru [z, r, n], 1 for rnn):
         "embed.W" (V, E); "{cell}{l}.Wx" (in, G*H), ".Wh" (H, G*H), ".b" (G*H,);
-        "out.W" (H, V), "out.b" (V,)
+        "out.W" (H, V), "out.b" (V,); adaptive instead: "head.W" (H, c_1 + K), "head.b",
+        "tail{k}.P" (H, H // 4^(k+1)), "tail{k}.W" (H // 4^(k+1), size of cluster k)
     All are drawn uniformly from [-init_scale, init_scale] (biases too), from ``seed``.
 
     Hidden (and cell) state carry from one ``forward`` to the next until ``reset_state``;
@@ -64,6 +67,18 @@ class LanguageModel:
         embed, hidden, out = c.dropout_rates
         rates = [embed] + [hidden] * (c.num_layers - 1) + [out]
         self.dropouts = [TimeDropout(rate, c.variational, self.rng) for rate in rates]
+        # Which layer holds each named parameter, in the order of self.params.
+        owners = {"embed.W": (self.embed, "W")}
+        for l, layer in enumerate(self.layers):
+            owners.update({f"{c.cell}{l}.{k}": (layer, k) for k in ("Wx", "Wh", "b")})
+        self.adaptive = c.softmax == "adaptive"
+        if self.adaptive:
+            names = _adaptive_names(len(c.cutoffs))
+            self.out = AdaptiveSoftmax({key: p[name] for name, key in names.items()}, c.cutoffs)
+            self.loss_layer = None
+            owners.update({name: (self.out, key) for name, key in names.items()})
+            self._owners = owners
+            return
         if c.tie_weights:
             self.out = TimeAffine(p["embed.W"], p["out.b"], transposed=True)
         else:
@@ -73,10 +88,6 @@ class LanguageModel:
             # One gradient array for the shared matrix: the output layer writes it, then the
             # embedding adds its rows (see Embedding(shared=True)).
             self.embed.grads["W"] = self.out.grads["W"]
-        # Which layer holds each named parameter, in the order of self.params.
-        owners = {"embed.W": (self.embed, "W")}
-        for l, layer in enumerate(self.layers):
-            owners.update({f"{c.cell}{l}.{k}": (layer, k) for k in ("Wx", "Wh", "b")})
         if not c.tie_weights:
             owners["out.W"] = (self.out, "W")
         owners["out.b"] = (self.out, "b")
@@ -138,7 +149,8 @@ class LanguageModel:
         return ids
 
     def forward(self, x, t=None, record_gates=False):
-        """x (B, T) ids -> mean cross-entropy per token (nats) against t, or (B, T, V) logits."""
+        """x (B, T) ids -> mean cross-entropy per token (nats) against t, or (B, T, V) logits
+        (with the adaptive softmax: log-probabilities, logits of the same distribution)."""
         x = self._check_ids(x, "x")
         if t is not None:
             t = self._check_ids(t, "t")
@@ -147,10 +159,13 @@ class LanguageModel:
         h = self.dropouts[0].forward(self.embed.forward(x))
         for layer, dropout in zip(self.layers, self.dropouts[1:]):
             h = dropout.forward(layer.forward(h))
+        self.gates = [layer.gates() for layer in self.layers] if record_gates else []
+        if self.adaptive:
+            self._loss_ready = t is not None
+            return self.out.forward(h, t, with_grad=self.training)     # log p: a new array
         # With targets the loss adds the output bias in its own pass over the logits, and in
         # training writes the gradient there too: the logits leave memory once, not per pass.
         logits = self.out.forward(h, bias=t is None)
-        self.gates = [layer.gates() for layer in self.layers] if record_gates else []
         if t is None:
             self._loss_ready = False
             return logits.copy()            # the layer's buffer is reused by the next call
@@ -163,7 +178,7 @@ class LanguageModel:
         if not self._loss_ready:
             raise UsageError("backward() needs a forward(x, t) with targets before it")
         self._loss_ready = False            # the loss buffer now holds gradients
-        dh = self.out.backward(self.loss_layer.backward())
+        dh = self.out.backward() if self.adaptive else self.out.backward(self.loss_layer.backward())
         for layer, dropout in zip(reversed(self.layers), reversed(self.dropouts[1:])):
             dh = layer.backward(dropout.backward(dh))
         self.embed.backward(self.dropouts[0].backward(dh))
@@ -196,7 +211,20 @@ def param_shapes(c):
         shapes[f"{name}.Wx"] = (size_in, blocks * c.hidden_size)
         shapes[f"{name}.Wh"] = (c.hidden_size, blocks * c.hidden_size)
         shapes[f"{name}.b"] = (blocks * c.hidden_size,)
+    if c.softmax == "adaptive":
+        names = _adaptive_names(len(c.cutoffs))
+        shapes.update({name: shape for name, shape in zip(
+            names, AdaptiveSoftmax.shapes(c.hidden_size, c.vocab_size, c.cutoffs).values())})
+        return shapes
     if not c.tie_weights:
         shapes["out.W"] = (c.hidden_size, c.vocab_size)
     shapes["out.b"] = (c.vocab_size,)
     return shapes
+
+
+def _adaptive_names(clusters):
+    """The model's name -> the AdaptiveSoftmax's key of each of its parameters, in its order."""
+    names = {"head.W": "W", "head.b": "b"}
+    for k in range(clusters):
+        names.update({f"tail{k}.P": f"P{k}", f"tail{k}.W": f"W{k}"})
+    return names

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import interop
+from .errors import UsageError
 
 
 class RnnlmGRU(nn.Module):
@@ -76,6 +77,9 @@ class RNNLM(nn.Module):
 
     def __init__(self, config, vocab, level="word"):
         super().__init__()
+        if config.softmax != "full":
+            raise UsageError("rnnlm.torch.RNNLM has the full softmax only; this config has "
+                             "softmax = 'adaptive'")
         c = self.config = config
         self.vocab, self.level = list(vocab), level
         self.encoder = nn.Embedding(c.vocab_size, c.embed_size)

@@ -15,6 +15,7 @@ outputs.py; the state saved in every checkpoint is TrainingState, below.
 
 import math
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -160,7 +161,8 @@ class Trainer:
             model_settings, train_settings = _merge_resumed(ckpt, model_settings,
                                                             train_settings)
         self.cfg = TrainConfig(**train_settings)
-        ModelConfig(vocab_size=2, **model_settings)     # bad settings fail before any reading
+        # Bad settings fail before any reading; the vocabulary's own checks (--cutoffs) after.
+        ModelConfig(vocab_size=sys.maxsize, **model_settings)
         self.corpus = self._load_corpus(corpus, ckpt)
         model_cfg = ModelConfig(vocab_size=len(self.corpus.vocab), **model_settings)
         self.slot = OutputSlot.choose(out, resume, self.corpus.name, model_cfg.cell)

@@ -16,11 +16,11 @@ TEXT = "a b c d e a c b d a e e b"               # 13 tokens
 EPS = 1e-5
 
 
-def tiny(cell, layers, tie=False):
+def tiny(cell, layers, tie=False, **settings):
     """Odd sizes, float64, every parameter (biases too) drawn away from zero."""
     return LanguageModel(len(WORDS), cell=cell, num_layers=layers, embed_size=5 if tie else 4,
                          hidden_size=5, dropout=0.3, tie_weights=tie, init_scale=0.6,
-                         dtype="float64", seed=3)
+                         dtype="float64", seed=3, **settings)
 
 
 def loss_at(model, ids, t, perturb=None):
@@ -81,6 +81,18 @@ def test_tied_weights_equal_finite_differences():
     for l, grads in hidden_gradients(model, ids, 9, 3).items():
         for k, analytic in enumerate(grads):
             assert relative(analytic, numeric(model, ids, 9, l, 9 - k)) < 1e-6
+
+
+def test_the_adaptive_softmax_equals_finite_differences():
+    """Its loss_t comes from its own backward (log p, the forward without targets, in
+    ``loss_at``): both of its paths meet here."""
+    model = tiny("gru", 2, softmax="adaptive", cutoffs=(3,))
+    ids = Vocabulary(WORDS, "word").encode(TEXT.split())
+    assert set(ids[1:]) & {0, 1, 2} and set(ids[1:]) - {0, 1, 2}      # head and cluster
+    for t in (4, 9, 11):
+        for l, grads in hidden_gradients(model, ids, t, 3).items():
+            for k, analytic in enumerate(grads):
+                assert relative(analytic, numeric(model, ids, t, l, t - k)) < 1e-6
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -91,7 +91,9 @@ def print_models(records, json_lines=False, console=None):
 
 
 def _value(v):
-    """A setting's value as a --config file would hold it: true/false, '-' for unset."""
+    """A setting's value as a flag takes it: true/false, '-' for unset, 2000,6000 for a list."""
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
     return "-" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
@@ -127,6 +129,8 @@ def print_info(info, json_lines=False, console=None):
         return
     console = console or stdout_console()
     tied = "tied" if info["tie-weights"] else "untied"
+    if info["settings"].get("softmax") == "adaptive":
+        tied += f", adaptive softmax {_value(info['settings']['cutoffs'])}"
     console.print(Text(info["path"], style="bold"))
     console.print(f"{info['cell']} {info['layers']}x{info['hidden-size']}"
                   f", embedding {info['embed-size']}, {tied}; {info['parameters']:,} parameters "

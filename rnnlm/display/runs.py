@@ -101,6 +101,8 @@ def _count(n):
 def _value(v):
     if isinstance(v, float):
         return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
     return "-" if v is None else str(v)
 
 
