@@ -47,3 +47,29 @@ def test_the_speed_table_has_every_column_without_pytorch():
     assert cells[:2] == ["dlfs2", "gru"]
     train, evaluation = (float(v.replace(",", "")) for v in cells[9].split(" / "))
     assert evaluation > train > 0          # a third of the products go faster
+
+
+@pytest.mark.parametrize("with_torch", [False, True])
+def test_the_adaptive_softmax_rows_run_both_engines_and_leave_the_products_empty(with_torch):
+    if with_torch:
+        pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--softmax", "adaptive",
+                           "--cutoffs", "2000", "--configs", "dlfs2", "--cells", "lstm",
+                           "--rounds", "1", "--seconds", "0.05",
+                           *([] if with_torch else ["--no-torch"])],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "softmax adaptive:2000" in proc.stdout
+    cells = [c.strip() for c in proc.stdout.strip().splitlines()[-1].strip("|").split("|")]
+    assert cells[:2] == ["dlfs2", "lstm"] and float(cells[2].replace(",", "")) > 0
+    assert (cells[3] != "-") == with_torch
+    assert cells[8:] == ["-", "- / -", "-"]
+
+
+def test_adaptive_targets_follow_zipf_so_the_head_covers_most_of_them():
+    from benchmarks.speed import token_ids
+
+    x, t = token_ids(20, 35, (2000,))
+    assert 0.78 < np.mean(t < 2000) < 0.90 and t.max() >= 2000
+    uniform = next(token_ids(20, 35, None))
+    assert 0.1 < np.mean(uniform < 2000) < 0.3
