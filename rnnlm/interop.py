@@ -10,6 +10,9 @@ Two layouts. ``torch``, for the LSTM and the Elman RNN: a state_dict in the name
     rnn.weight_hh_l{k} (G*H, H)             <- {cell}{k}.Wh.T, the same
     rnn.bias_ih_l{k} (G*H,)                 <- {cell}{k}.b (our one bias), and bias_hh zero
     decoder.weight (V, H), decoder.bias (V,) <- out.W.T (or embed.W when tied), out.b
+  or, for the adaptive softmax, nn.AdaptiveLogSoftmaxWithLoss(div_value=4, head_bias=True):
+    decoder.head.weight, decoder.head.bias  <- head.W.T, head.b
+    decoder.tail.{k}.0.weight, .1.weight    <- tail{k}.P.T, tail{k}.W.T (projection, scores)
 
 PyTorch packs the LSTM's gates [i, f, g, o], rnnlm [f, i, o, g]. ``rnnlm``, for any cell: our
 own names and shapes (``embed.W``, ``gru0.Wx``, ...); a GRU can only go this way, since ours
@@ -21,7 +24,9 @@ Importing a file PyTorch wrote: the cell comes from the metadata, else from the 
 bias is bias_ih + bias_hh; the model is tied when ``decoder.weight`` is absent or equals
 ``encoder.weight``; the vocabulary comes from the metadata, else from a file of one token a
 line in id order (``word_language_model``'s ``Dictionary.idx2word``). rnnlm keeps its specials
-first (``<unk>`` = 0, and ``<eos>`` = 1 at word level), so their rows move to the front.
+first (``<unk>`` = 0, and ``<eos>`` = 1 at word level), so their rows move to the front;
+an adaptive softmax (``decoder.head.weight`` present, its cutoffs read off the shapes) needs
+them there already, since the ids fix its clusters.
 """
 
 import json
@@ -75,19 +80,60 @@ def torch_tensors(params, config):
         out[f"rnn.weight_hh_l{k}"] = _reorder(params[f"{p}.Wh"].T, c.cell, 0)
         out[f"rnn.bias_ih_l{k}"] = _reorder(params[f"{p}.b"], c.cell, 0)
         out[f"rnn.bias_hh_l{k}"] = np.zeros_like(params[f"{p}.b"])
-    out["decoder.weight"] = params["embed.W"] if c.tie_weights else params["out.W"].T
-    out["decoder.bias"] = params["out.b"]
+    out.update(decoder_tensors(params, c))
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def decoder_tensors(params, config):
+    """The output layer's parameters in the torch layout's names: nn.Linear's, or for the
+    adaptive softmax nn.AdaptiveLogSoftmaxWithLoss's (head, then tail.{k} = projection and
+    scores), each weight transposed to PyTorch's (out, in)."""
+    if config.softmax == "adaptive":
+        out = {"decoder.head.weight": params["head.W"].T, "decoder.head.bias": params["head.b"]}
+        for k in range(len(config.cutoffs)):
+            out[f"decoder.tail.{k}.0.weight"] = params[f"tail{k}.P"].T
+            out[f"decoder.tail.{k}.1.weight"] = params[f"tail{k}.W"].T
+        return out
+    return {"decoder.weight": params["embed.W"] if config.tie_weights else params["out.W"].T,
+            "decoder.bias": params["out.b"]}
+
+
+def adaptive_params(tensors, path):
+    """The inverse of ``decoder_tensors`` for the adaptive softmax: (params, config fields),
+    the cutoffs read off the shapes; the tensors used are removed from ``tensors``."""
+    head = _take(tensors, "decoder.head.weight", 2, path)
+    params = {"head.W": np.ascontiguousarray(head.T)}
+    if "decoder.head.bias" in tensors:
+        params["head.b"] = _expect(_take(tensors, "decoder.head.bias", 1, path),
+                                   "decoder.head.bias", (head.shape[0],), path)
+    else:                                               # head_bias=False, PyTorch's default
+        params["head.b"] = np.zeros(head.shape[0], head.dtype)
+    k = 0
+    while f"decoder.tail.{k}.0.weight" in tensors:
+        params[f"tail{k}.P"] = np.ascontiguousarray(
+            _take(tensors, f"decoder.tail.{k}.0.weight", 2, path).T)
+        params[f"tail{k}.W"] = np.ascontiguousarray(
+            _take(tensors, f"decoder.tail.{k}.1.weight", 2, path).T)
+        k += 1
+    return params, {"tie_weights": False, "softmax": "adaptive",
+                    "cutoffs": _cutoffs(params, k, path)}
+
+
+def _cutoffs(params, clusters, path):
+    """The cutoffs of an adaptive softmax from its shapes: the head scores c_1 types and one
+    entry per cluster, and each cluster's scores matrix has a column per type."""
+    shortlist = params["head.W"].shape[1] - clusters
+    if clusters == 0 or shortlist < 1:
+        raise DataError(f"'{path}': its adaptive softmax has a head of "
+                        f"{params['head.W'].shape[1]} outputs and {clusters} tail clusters")
+    sizes = [params[f"tail{k}.W"].shape[1] for k in range(clusters - 1)]
+    return [int(c) for c in np.cumsum([shortlist, *sizes])]
 
 
 def write(path, config, params, vocab, layout="torch"):
     """Write a model's parameters, vocabulary and settings to a safetensors file, atomically."""
     if layout not in LAYOUTS:
         raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if config.softmax != "full":
-        raise UsageError("export carries models with the full softmax only, and this one has "
-                         "--softmax adaptive: its head and tail clusters have no place in "
-                         "either layout")
     path = Path(path)
     if not path.parent.is_dir():
         raise DataError(f"cannot write '{path}': directory '{path.parent}' does not exist")
@@ -270,9 +316,10 @@ def from_torch_tensors(tensors, metadata, cell, path):
     if G != RECURRENT_LAYERS[cell].blocks * H:
         raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}, not an "
                         f"{cell.upper()}'s ({RECURRENT_LAYERS[cell].blocks * H}, {H})")
+    adaptive = "decoder.head.weight" in tensors
     decoder = tensors.pop("decoder.weight", None) if embed_name == "encoder.weight" else embed
-    tied = decoder is None or decoder is embed or (
-        decoder.shape == embed.shape and np.array_equal(decoder, embed))
+    tied = not adaptive and (decoder is None or decoder is embed or (
+        decoder.shape == embed.shape and np.array_equal(decoder, embed)))
     if tied and E != H:
         raise DataError(f"'{path}': the embedding is shared with the output layer, but the "
                         f"embedding size {E} is not the hidden size {H}")
@@ -290,12 +337,17 @@ def from_torch_tensors(tensors, metadata, cell, path):
         params[f"{cell}{k}.Wx"] = np.ascontiguousarray(_reorder(w_ih, cell, 0).T)
         params[f"{cell}{k}.Wh"] = np.ascontiguousarray(_reorder(w_hh, cell, 0).T)
         params[f"{cell}{k}.b"] = _reorder(bias, cell, 0)     # float64: rounded once, later
+    fields = {"vocab_size": V, "cell": cell, "num_layers": len(layers), "embed_size": E,
+              "hidden_size": H, "tie_weights": tied}
+    if adaptive:
+        if decoder is not None:
+            raise DataError(f"'{path}' holds both an adaptive softmax and 'decoder.weight'")
+        decoder_params, decoder_fields = adaptive_params(tensors, path)
+        return {**fields, **decoder_fields}, {**params, **decoder_params}
     if not tied:
         params["out.W"] = np.ascontiguousarray(_expect(decoder, "decoder.weight", (V, H), path).T)
     params["out.b"] = _expect(_take(tensors, "decoder.bias", 1, path), "decoder.bias", (V,),
                               path) if "decoder.bias" in tensors else np.zeros(V, embed.dtype)
-    fields = {"vocab_size": V, "cell": cell, "num_layers": len(layers), "embed_size": E,
-              "hidden_size": H, "tie_weights": tied}
     return fields, params
 
 
@@ -318,6 +370,15 @@ def _rnnlm_layout(tensors, cell, path):
     fields = {"vocab_size": embed.shape[0], "cell": found_cell, "num_layers": len(layers),
               "embed_size": embed.shape[1], "hidden_size": Wh.shape[0],
               "tie_weights": "out.W" not in tensors}
+    if "head.W" in tensors:
+        head = _take(dict(tensors), "head.W", 2, path)
+        clusters = sum(1 for k in tensors if re.fullmatch(r"tail\d+\.W", k))
+        tails = {f"tail{k}.W": _take(dict(tensors), f"tail{k}.W", 2, path)
+                 for k in range(clusters) if f"tail{k}.W" in tensors}
+        if len(tails) != clusters:
+            raise DataError(f"'{path}': its tail clusters are not 0, 1, ...")
+        fields.update(tie_weights=False, softmax="adaptive",
+                      cutoffs=_cutoffs({"head.W": head, **tails}, clusters, path))
     return fields, dict(tensors)
 
 
@@ -339,6 +400,9 @@ def _config(fields, metadata, wide, path):
             isinstance(value, bool) if want is bool else
             isinstance(value, int) and not isinstance(value, bool) if want is int else
             isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+            isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                            for v in value)
+            if getattr(want, "__origin__", None) is tuple else
             isinstance(value, str))
         if not fits:
             raise DataError(f"'{path}': its metadata config has " + (
@@ -402,6 +466,10 @@ def read(path, vocab=None, level=None, cell=None):
                         f"{config.vocab_size:,} rows")
     order = _specials_first(tokens, level, path)
     if (order != np.arange(len(order))).any():
+        if config.softmax == "adaptive":
+            raise DataError(f"'{path}': its vocabulary does not put "
+                            f"{' and '.join(SPECIALS[level])} first, and an adaptive softmax's "
+                            "clusters are fixed by the ids: reorder it in PyTorch first")
         params["embed.W"] = params["embed.W"][order]
         params["out.b"] = params["out.b"][order]
         if "out.W" in params:

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from . import interop
-from .errors import UsageError
 
 
 class RnnlmGRU(nn.Module):
@@ -66,7 +65,9 @@ class RNNLM(nn.Module):
     """Embedding -> stacked LSTM / RNN / rnnlm GRU -> linear, as ``word_language_model``.
 
     forward(ids (T, B), state=None) -> (logits (T, B, V), state); the state is what the
-    recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. ``vocab``
+    recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. With the
+    adaptive softmax the decoder is nn.AdaptiveLogSoftmaxWithLoss and the logits are
+    log-probabilities. ``vocab``
     (tokens in id order), ``level`` and ``config`` (rnnlm's settings) come with the file.
     Dropout in training as rnnlm places it: on the embeddings, between layers and before the
     output layer, each at its rate; with ``variational`` one mask per sequence on the first
@@ -77,9 +78,6 @@ class RNNLM(nn.Module):
 
     def __init__(self, config, vocab, level="word"):
         super().__init__()
-        if config.softmax != "full":
-            raise UsageError("rnnlm.torch.RNNLM has the full softmax only; this config has "
-                             "softmax = 'adaptive'")
         c = self.config = config
         self.vocab, self.level = list(vocab), level
         self.encoder = nn.Embedding(c.vocab_size, c.embed_size)
@@ -90,13 +88,24 @@ class RNNLM(nn.Module):
         else:
             kind = nn.LSTM if c.cell == "lstm" else nn.RNN
             self.rnn = kind(c.embed_size, c.hidden_size, c.num_layers, dropout=between)
-        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
-        if c.tie_weights:
-            self.decoder.weight = self.encoder.weight
+        if c.softmax == "adaptive":
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(c.hidden_size, c.vocab_size,
+                                                         list(c.cutoffs), div_value=4.0,
+                                                         head_bias=True)
+        else:
+            self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+            if c.tie_weights:
+                self.decoder.weight = self.encoder.weight
 
     def forward(self, ids, state=None):
         out, state = self.rnn(self._drop(self.encoder(ids), self.drop_embed), state)
-        return self.decoder(self._drop(out, self.drop_out)), state
+        out = self._drop(out, self.drop_out)
+        if self.config.softmax == "adaptive":
+            # log p of every type; to train, self.decoder(out.view(-1, H), targets).loss
+            # computes the loss without them
+            return self.decoder.log_prob(out.reshape(-1, out.shape[-1])).view(
+                *out.shape[:-1], -1), state
+        return self.decoder(out), state
 
     def _drop(self, x, p):
         if not self.training or p == 0:
@@ -117,8 +126,8 @@ class RNNLM(nn.Module):
         return module
 
     def _gru_names(self):
-        """rnnlm's parameter name -> this module's, for rnnlm's GRU (decoder.weight aside)."""
-        names = {"embed.W": "encoder.weight", "out.b": "decoder.bias"}
+        """rnnlm's parameter name -> this module's, for rnnlm's GRU (the decoder aside)."""
+        names = {"embed.W": "encoder.weight"}
         for k in range(self.config.num_layers):
             names.update({f"gru{k}.Wx": f"rnn.weight_x_l{k}", f"gru{k}.Wh": f"rnn.weight_h_l{k}",
                           f"gru{k}.b": f"rnn.bias_l{k}"})
@@ -129,7 +138,7 @@ class RNNLM(nn.Module):
         c = self.config
         if c.cell == "gru":
             state = {ours: params[name] for name, ours in self._gru_names().items()}
-            state["decoder.weight"] = params["embed.W"] if c.tie_weights else params["out.W"].T
+            state.update(interop.decoder_tensors(params, c))
         else:
             state = interop.torch_tensors(params, c)
         self.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
@@ -142,6 +151,10 @@ class RNNLM(nn.Module):
             _, params = interop.from_torch_tensors(s, {}, c.cell, "the module")
             return {k: v.astype(np.float32, copy=False) for k, v in params.items()}
         params = {name: s[ours] for name, ours in self._gru_names().items()}
+        if c.softmax == "adaptive":
+            params.update(interop.adaptive_params(s, "the module")[0])
+            return {k: v.astype(np.float32, copy=False) for k, v in params.items()}
+        params["out.b"] = s["decoder.bias"]
         if not c.tie_weights:
             params["out.W"] = s["decoder.weight"].T.copy()
         return params

@@ -139,6 +139,67 @@ def test_a_model_trained_in_pytorch_evaluates_in_rnnlm_to_pytorchs_perplexity(tm
     assert json.loads(out)["ppl"] == pytest.approx(math.exp(nll), rel=1e-4)
 
 
+@pytest.mark.parametrize("cell, layout", [("lstm", "torch"), ("rnn", "torch"),
+                                          ("lstm", "rnnlm"), ("gru", "rnnlm")])
+def test_an_adaptive_softmax_travels_as_pytorchs_adaptive_log_softmax(tmp_path, cell, layout):
+    """Exported as nn.AdaptiveLogSoftmaxWithLoss's tensors (or rnnlm's names), run by
+    rnnlm.torch to the same log-probabilities, imported back to the bit, cutoffs and all."""
+    model = LanguageModel(len(WORDS), cell=cell, num_layers=2, embed_size=6, hidden_size=17,
+                          softmax="adaptive", cutoffs=(4, 7), init_scale=0.5, dropout=0.1,
+                          seed=2)
+    vocab = Vocabulary(WORDS, "word")
+    save(tmp_path / "m.npz", model, vocab)
+    run_cli("export", tmp_path / "m.npz", tmp_path / "m.safetensors", "--layout", layout,
+            cwd=tmp_path)
+    module = RNNLM.from_safetensors(tmp_path / "m.safetensors").eval()
+    assert isinstance(module.decoder, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    ids = np.random.default_rng(1).integers(0, len(WORDS), (3, 7))
+    ours = model.eval().forward(ids)
+    with torch.no_grad():
+        theirs, _ = module(torch.as_tensor(ids.T.copy()))
+    np.testing.assert_allclose(theirs.numpy().transpose(1, 0, 2), ours, atol=1e-5, rtol=0)
+
+    run_cli("import", tmp_path / "m.safetensors", tmp_path / "back.npz", cwd=tmp_path)
+    back = rnnlm.load(tmp_path / "back.npz")
+    assert back.model.config == model.config and back.model.config.cutoffs == (4, 7)
+    assert back.model.params.keys() == model.params.keys()
+    for name, value in model.params.items():
+        assert np.array_equal(back.model.params[name], value), name
+    module.save_safetensors(tmp_path / "again.safetensors")
+    config, params, _ = read(tmp_path / "again.safetensors")
+    assert config == model.config
+    assert all(np.array_equal(params[k], v) for k, v in model.params.items())
+
+
+def test_an_adaptive_softmax_trained_in_pytorch_imports_with_its_cutoffs(tmp_path):
+    """word_language_model with nn.AdaptiveLogSoftmaxWithLoss as its decoder (no head bias,
+    PyTorch's default): the cutoffs come from the shapes, the perplexity is PyTorch's."""
+    torch.manual_seed(0)
+    net = WordLanguageModel(len(WORDS), 8, 16, 1)
+    net.decoder = torch.nn.AdaptiveLogSoftmaxWithLoss(16, len(WORDS), [3, 6], div_value=4.0)
+    ids = torch.randint(0, len(WORDS), (40,))
+    with torch.no_grad():
+        out, _ = net.rnn(net.encoder(ids[:-1, None]))
+        nll = -net.decoder.log_prob(out[:, 0]).double().gather(1, ids[1:, None]).mean().item()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "wlm.safetensors"))
+    (tmp_path / "idx2word.txt").write_text("\n".join(WORDS) + "\n")
+    run_cli("import", tmp_path / "wlm.safetensors", tmp_path / "wlm.npz", "--vocab",
+            tmp_path / "idx2word.txt", cwd=tmp_path)
+    model = rnnlm.load(tmp_path / "wlm.npz").model
+    assert model.config.softmax == "adaptive" and model.config.cutoffs == (3, 6)
+    assert not model.params["head.b"].any()
+    x = ids.numpy()
+    loss = model.eval().forward(x[None, :-1], x[None, 1:])
+    assert loss == pytest.approx(nll, rel=1e-5)
+    # an adaptive softmax's clusters are fixed by the ids: no moving the specials to the front
+    (tmp_path / "idx2word.txt").write_text("\n".join(WORDS[2:] + WORDS[:2]) + "\n")
+    proc = run_cli("import", tmp_path / "wlm.safetensors", tmp_path / "moved.npz", "--vocab",
+                   tmp_path / "idx2word.txt", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+    assert "clusters are fixed by the ids" in proc.stderr
+
+
 @pytest.mark.parametrize("make, words", [
     (lambda p: p.write_bytes(b"\x80\x04\x95 pickled"), ["pickled PyTorch file", "safetensors"]),
     (lambda p: p.write_bytes(b"PK\x03\x04 zipped torch.save"), ["pickled PyTorch file"]),
