@@ -256,12 +256,18 @@ class AdaptiveSoftmax:
             pk = xk @ p[f"P{k}"]
             self._tails.append((rows, t[rows] - lo, xk, pk, pk @ p[f"W{k}"]))
         self._head_t, self._scale = head_t, scale
-        losses = softmax_cross_entropy(head, head_t, p["b"], scale if with_grad else None)
-        for rows, tk, _, _, zk in self._tails:
-            if rows.size:
-                losses[rows] += softmax_cross_entropy(zk, tk, None, scale if with_grad else None)
+        losses = self._losses(scale if with_grad else None)
         self._grad_ready, self._ready = with_grad, True
         return float(losses.sum(dtype=np.float64)) / losses.size
+
+    def _losses(self, grad_scale):
+        """Each row's loss, head plus its target's cluster; with ``grad_scale`` the logits
+        buffers are left holding the scaled gradients (see softmax_cross_entropy)."""
+        losses = softmax_cross_entropy(self._head, self._head_t, self.params["b"], grad_scale)
+        for rows, tk, _, _, zk in self._tails:
+            if rows.size:
+                losses[rows] += softmax_cross_entropy(zk, tk, None, grad_scale)
+        return losses
 
     def backward(self, weights=True):
         """d loss / d hs (B, T, H) of the last forward with targets; the parameters' gradients
@@ -270,10 +276,7 @@ class AdaptiveSoftmax:
             raise RuntimeError("AdaptiveSoftmax.backward needs a forward with targets")
         p, g, x = self.params, self.grads, self._x
         if not self._grad_ready:          # evaluation's forward only read the logits
-            softmax_cross_entropy(self._head, self._head_t, p["b"], self._scale)
-            for rows, tk, _, _, zk in self._tails:
-                if rows.size:
-                    softmax_cross_entropy(zk, tk, None, self._scale)
+            self._losses(self._scale)
             self._grad_ready = True
         dz = self._head
         dx = dz @ p["W"].T

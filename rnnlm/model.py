@@ -212,9 +212,9 @@ def param_shapes(c):
         shapes[f"{name}.Wh"] = (c.hidden_size, blocks * c.hidden_size)
         shapes[f"{name}.b"] = (blocks * c.hidden_size,)
     if c.softmax == "adaptive":
-        names = _adaptive_names(len(c.cutoffs))
-        shapes.update({name: shape for name, shape in zip(
-            names, AdaptiveSoftmax.shapes(c.hidden_size, c.vocab_size, c.cutoffs).values())})
+        layer_shapes = AdaptiveSoftmax.shapes(c.hidden_size, c.vocab_size, c.cutoffs)
+        shapes.update({name: layer_shapes[key]
+                       for name, key in _adaptive_names(len(c.cutoffs)).items()})
         return shapes
     if not c.tie_weights:
         shapes["out.W"] = (c.hidden_size, c.vocab_size)

@@ -153,10 +153,10 @@ class RNNLM(nn.Module):
         params = {name: s[ours] for name, ours in self._gru_names().items()}
         if c.softmax == "adaptive":
             params.update(interop.adaptive_params(s, "the module")[0])
-            return {k: v.astype(np.float32, copy=False) for k, v in params.items()}
-        params["out.b"] = s["decoder.bias"]
-        if not c.tie_weights:
-            params["out.W"] = s["decoder.weight"].T.copy()
+        else:
+            params["out.b"] = s["decoder.bias"]
+            if not c.tie_weights:
+                params["out.W"] = s["decoder.weight"].T.copy()
         return params
 
     def save_safetensors(self, path, layout=None):
