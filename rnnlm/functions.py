@@ -133,6 +133,12 @@ def _cross_entropy(z, targets, bias=None):
     return losses
 
 
+def log_softmax(z):
+    """log softmax over the last axis of z, shifted by each row's max: a new array."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 def _log_sum_exp_shifted(z, bias=None):
     """log sum_j exp(z_ij + b_j) for each row of a copy of z (n, V), shifted by its max."""
     z = z + bias if bias is not None else z.copy()

@@ -19,7 +19,7 @@ Conventions:
 
 import numpy as np
 
-from .functions import add_bias, softmax_cross_entropy
+from .functions import add_bias, log_softmax, softmax_cross_entropy
 
 
 def time_major(xs):
@@ -295,20 +295,13 @@ class AdaptiveSoftmax:
     def _log_probs(self, x, head):
         """log p (N, V) of every type for the rows x (N, H) and their head logits (N, c_1 + K)."""
         p, c1 = self.params, self.cutoffs[0]
-        head = _log_softmax(head + p["b"])
+        head = log_softmax(head + p["b"])
         out = np.empty((len(x), self.bounds[-1]), x.dtype)
         out[:, :c1] = head[:, :c1]
         for k, (lo, hi) in enumerate(zip(self.bounds, self.bounds[1:])):
-            tail = _log_softmax((x @ p[f"P{k}"]) @ p[f"W{k}"])
+            tail = log_softmax((x @ p[f"P{k}"]) @ p[f"W{k}"])
             np.add(tail, head[:, c1 + k, None], out=out[:, lo:hi])
         return out
-
-
-def _log_softmax(z):
-    """log softmax of each row of z (N, V), in place."""
-    z -= z.max(axis=1, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return z
 
 
 class _TimeRecurrent:

@@ -77,20 +77,18 @@ class LanguageModel:
             self.out = AdaptiveSoftmax({key: p[name] for name, key in names.items()}, c.cutoffs)
             self.loss_layer = None
             owners.update({name: (self.out, key) for name, key in names.items()})
-            self._owners = owners
-            return
-        if c.tie_weights:
-            self.out = TimeAffine(p["embed.W"], p["out.b"], transposed=True)
         else:
-            self.out = TimeAffine(p["out.W"], p["out.b"])
-        self.loss_layer = SoftmaxLoss()
-        if c.tie_weights:
-            # One gradient array for the shared matrix: the output layer writes it, then the
-            # embedding adds its rows (see Embedding(shared=True)).
-            self.embed.grads["W"] = self.out.grads["W"]
-        if not c.tie_weights:
-            owners["out.W"] = (self.out, "W")
-        owners["out.b"] = (self.out, "b")
+            tied = c.tie_weights
+            self.out = TimeAffine(p["embed.W"] if tied else p["out.W"], p["out.b"],
+                                  transposed=tied)
+            self.loss_layer = SoftmaxLoss()
+            if tied:
+                # One gradient array for the shared matrix: the output layer writes it, then
+                # the embedding adds its rows (see Embedding(shared=True)).
+                self.embed.grads["W"] = self.out.grads["W"]
+            else:
+                owners["out.W"] = (self.out, "W")
+            owners["out.b"] = (self.out, "b")
         self._owners = owners
 
     # --- modes and state -------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 from .checkpoint import Checkpoint, default_model_path, load
 from .data import tokenize
 from .errors import DataError, UsageError
+from .functions import log_softmax
 
 # (lowest, highest or None, label): the distance buckets of the results, in order
 BUCKETS = ((1, 1, "1"), (2, 3, "2-3"), (4, 6, "4-6"), (7, 10, "7-10"), (11, 15, "11-15"),
@@ -201,7 +202,7 @@ def _start(model, vocab, empty_prefix):
     if first is None and empty_prefix:
         raise UsageError("this character model has no newline to start a sentence from: give "
                          "every pair a prefix")
-    return model.state, None if first is None else _log_softmax(first.astype(np.float64))
+    return model.state, None if first is None else log_softmax(first.astype(np.float64))
 
 
 def _run(model, start, group, length, margin):
@@ -214,16 +215,11 @@ def _run(model, start, group, length, margin):
     if first is not None:
         logp[:, 0] = first
     if length:
-        logp[:, 1:] = _log_softmax(model.forward(np.array([ids for ids, _ in group],
-                                                           dtype=np.int64)).astype(np.float64))
+        logp[:, 1:] = log_softmax(model.forward(np.array([ids for ids, _ in group],
+                                                          dtype=np.int64)).astype(np.float64))
     reads = [(r, *read) for r, (_, scored) in enumerate(group) for read in scored]
     r, pair, sign, pos, tok = (np.array(column) for column in zip(*reads))
     np.add.at(margin, pair, sign * logp[r, pos, tok])
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def accuracy_chart(results):

@@ -67,8 +67,8 @@ class RNNLM(nn.Module):
     forward(ids (T, B), state=None) -> (logits (T, B, V), state); the state is what the
     recurrent module returns ((h, c) for the LSTM), to carry into the next chunk. With the
     adaptive softmax the decoder is nn.AdaptiveLogSoftmaxWithLoss and the logits are
-    log-probabilities. ``vocab``
-    (tokens in id order), ``level`` and ``config`` (rnnlm's settings) come with the file.
+    log-probabilities. ``vocab`` (tokens in id order), ``level`` and ``config`` (rnnlm's
+    settings) come with the file.
     Dropout in training as rnnlm places it: on the embeddings, between layers and before the
     output layer, each at its rate; with ``variational`` one mask per sequence on the first
     and the last (between layers it is the recurrent module's own, a fresh mask each step).
