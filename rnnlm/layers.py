@@ -398,18 +398,17 @@ class _TimesTransposed:
     min_size = 80_000
 
     def __init__(self, W, batch):
-        if W.size >= self.min_size:
-            self._W, self._WT = W, None
-            self._outT = np.empty((W.shape[0], batch), W.dtype)
-        else:
-            self._W, self._WT = None, np.ascontiguousarray(W.T)
-            self._out = np.empty((batch, W.shape[0]), W.dtype)
+        self._direct = W.size >= self.min_size
+        if self._direct:                          # W as it is; the product lands as (H, B)
+            self._W, self._out = W, np.empty((W.shape[0], batch), W.dtype)
+        else:                                     # a contiguous W.T; the product is (B, H)
+            self._W, self._out = np.ascontiguousarray(W.T), np.empty((batch, W.shape[0]), W.dtype)
 
     def __call__(self, g):
         """The product, in a buffer this object reuses on every call."""
-        if self._WT is None:
-            return np.matmul(self._W, g.T, out=self._outT).T
-        return np.matmul(g, self._WT, out=self._out)
+        if self._direct:
+            return np.matmul(self._W, g.T, out=self._out).T
+        return np.matmul(g, self._W, out=self._out)
 
 
 def _activate(a, n):
