@@ -385,30 +385,36 @@ class _TimeRecurrent:
         np.matmul(h_prev.T, dA, out=self.grads["Wh"])
 
 
-class _TimesTransposed:
-    """``g @ W.T`` for the backward time loop's per-step products, g (B, K), W (H, K) -> (B, H).
+class _StepProduct:
+    """``x @ M`` for a time loop's per-step products, x (B, K), M (K, N) -> (B, N).
 
-    Which layout runs faster depends on W's size (OpenBLAS on a Zen 4, per product at B=20):
-    from about 200 x 400, ``W @ g.T`` into an (H, B) buffer, returned as its (B, H) transposed
-    view, is 1.1-1.5x faster; below that, ``g @ W.T`` on a contiguous copy of W.T is as fast or
-    faster (the view of W.T itself is about 1.5x slower). The small layers keep the old
-    arrangement, and with it their rounding: the DLfS2 recipe's figures stay as logged.
+    Which layout runs faster depends on M's size (OpenBLAS at B=20, per product): from about
+    200 x 400, ``M.T @ x.T`` into an (N, B) buffer, with M.T contiguous, returned as its
+    (B, N) transposed view, is 1.1-1.5x faster on a Zen 4 and 1.1-1.4x on a Zen 3, even
+    counting the strided read of the view after it; below that, ``x @ M`` with M contiguous
+    is as fast or faster. The small layers keep that arrangement, and with it their rounding:
+    the DLfS2 recipe's figures stay as logged. The backward loop passes Wh.T, so M.T is Wh
+    itself; the forward loop passes Wh, and a contiguous copy of Wh.T costs about as much as
+    five to eight of the products save, so a call of fewer steps (generation's one) keeps
+    ``x @ M``.
     """
 
     min_size = 80_000
+    min_steps = 8
 
-    def __init__(self, W, batch):
-        self._direct = W.size >= self.min_size
-        if self._direct:                          # W as it is; the product lands as (H, B)
-            self._W, self._out = W, np.empty((W.shape[0], batch), W.dtype)
-        else:                                     # a contiguous W.T; the product is (B, H)
-            self._W, self._out = np.ascontiguousarray(W.T), np.empty((batch, W.shape[0]), W.dtype)
+    def __init__(self, M, batch, steps):
+        copy_pays = M.T.flags.c_contiguous or steps >= self.min_steps
+        self._transposed = M.size >= self.min_size and copy_pays
+        if self._transposed:                      # M.T contiguous; the product lands as (N, B)
+            self._M, self._out = np.ascontiguousarray(M.T), np.empty((M.shape[1], batch), M.dtype)
+        else:                                     # M contiguous; the product is (B, N)
+            self._M, self._out = np.ascontiguousarray(M), np.empty((batch, M.shape[1]), M.dtype)
 
-    def __call__(self, g):
+    def __call__(self, x):
         """The product, in a buffer this object reuses on every call."""
-        if self._direct:
-            return np.matmul(self._W, g.T, out=self._out).T
-        return np.matmul(g, self._W, out=self._out)
+        if self._transposed:
+            return np.matmul(self._M, x.T, out=self._out).T
+        return np.matmul(x, self._M, out=self._out)
 
 
 def _activate(a, n):
@@ -428,18 +434,17 @@ class TimeRNN(_TimeRecurrent):
     """Elman RNN over a (B, T, D) block: h_t = tanh(x_t Wx + h_{t-1} Wh + b) -> (B, T, H)."""
 
     def _steps(self, A):
-        Wh, hs = self._Wh, self._hs
-        rec = np.empty_like(hs[0])
+        hs = self._hs
+        times_Wh = _StepProduct(self._Wh, hs.shape[1], A.shape[0])
         for t in range(A.shape[0]):
-            np.matmul(hs[t], Wh, out=rec)
-            A[t] += rec
+            A[t] += times_Wh(hs[t])
             np.tanh(A[t], out=hs[t + 1])
 
     def _steps_backward(self, dh_seq):
         hs = self._hs
         dtanh = 1.0 - hs[1:] * hs[1:]                          # all steps at once
         dA = np.empty_like(dtanh)
-        times_WhT = _TimesTransposed(self._Wh, hs.shape[1])
+        times_WhT = _StepProduct(self._Wh.T, hs.shape[1], dh_seq.shape[0])
         dh, dh_rec = np.empty_like(hs[0]), np.zeros_like(hs[0])
         record = self.dhs
         for t in range(dh_seq.shape[0] - 1, -1, -1):
@@ -468,16 +473,15 @@ class TimeLSTM(_TimeRecurrent):
     def _steps(self, A):
         T, B, H4 = A.shape
         H = H4 // 4
-        Wh, hs = self._Wh, self._hs
+        hs = self._hs
         self._cs = cs = np.empty_like(hs)
         cs[0] = self._initial("c", B, A.dtype)
         self._tanh_c = tanh_c = np.empty((T, B, H), A.dtype)
-        rec = np.empty((B, H4), A.dtype)
+        times_Wh = _StepProduct(self._Wh, B, T)
         ig = np.empty((B, H), A.dtype)
         for t in range(T):
             a = A[t]
-            np.matmul(hs[t], Wh, out=rec)
-            a += rec
+            a += times_Wh(hs[t])
             _activate(a, 3 * H)
             f, i, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             np.multiply(f, cs[t], out=cs[t + 1])
@@ -509,7 +513,7 @@ class TimeLSTM(_TimeRecurrent):
         coef4 = coef.reshape(T, B, 4, H)
         dA = np.empty_like(A)
         dA4 = dA.reshape(T, B, 4, H)
-        times_WhT = _TimesTransposed(self._Wh, B)
+        times_WhT = _StepProduct(self._Wh.T, B, T)
         dh, dc = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
         dh_rec, dc_next = np.zeros((B, H), A.dtype), np.zeros((B, H), A.dtype)
         record = self.dhs
@@ -550,23 +554,19 @@ class TimeGRU(_TimeRecurrent):
     def _steps(self, A):
         T, B, H3 = A.shape
         H = H3 // 3
-        # Contiguous blocks of Wh, for the steps here and the backward's
-        self._Wh_zr = Wh_zr = np.ascontiguousarray(self._Wh[:, : 2 * H])
-        self._Wh_n = Wh_n = np.ascontiguousarray(self._Wh[:, 2 * H :])
         hs = self._hs
         self._rh = rh = np.empty((T, B, H), A.dtype)     # r * h_{t-1}, for the Whn gradient
         self._n_minus_h = n_minus_h = np.empty((T, B, H), A.dtype)
-        rec = np.empty((B, 2 * H), A.dtype)
+        times_Wh_zr = _StepProduct(self._Wh[:, : 2 * H], B, T)
+        times_Wh_n = _StepProduct(self._Wh[:, 2 * H :], B, T)
         tmp = np.empty((B, H), A.dtype)
         for t in range(T):
             a = A[t]
             zr, n = a[:, : 2 * H], a[:, 2 * H :]
-            np.matmul(hs[t], Wh_zr, out=rec)
-            zr += rec
+            zr += times_Wh_zr(hs[t])
             _activate(zr, 2 * H)
             np.multiply(a[:, H : 2 * H], hs[t], out=rh[t])
-            np.matmul(rh[t], Wh_n, out=tmp)
-            n += tmp
+            n += times_Wh_n(rh[t])
             np.tanh(n, out=n)
             np.subtract(n, hs[t], out=n_minus_h[t])
             np.multiply(a[:, :H], n_minus_h[t], out=tmp)
@@ -583,8 +583,8 @@ class TimeGRU(_TimeRecurrent):
         to_n = z * (1.0 - n * n)
         to_r = hs[:-1] * r * (1.0 - r)
         keep = 1.0 - z
-        times_Wh_zr_T = _TimesTransposed(self._Wh_zr, B)
-        times_Wh_n_T = _TimesTransposed(self._Wh_n, B)
+        times_Wh_zr_T = _StepProduct(self._Wh[:, : 2 * H].T, B, T)
+        times_Wh_n_T = _StepProduct(self._Wh[:, 2 * H :].T, B, T)
         dA = np.empty_like(A)
         dh, tmp = np.empty((B, H), A.dtype), np.empty((B, H), A.dtype)
         dh_rec = np.zeros((B, H), A.dtype)

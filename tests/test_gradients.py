@@ -38,11 +38,12 @@ def check_layer(layer, forward, x):
     assert_gradients_match(loss, analytic, arrays)
 
 
-@pytest.mark.parametrize("min_size", [0, 10**12], ids=["W-times-gT", "g-times-WT"])
+@pytest.mark.parametrize("min_size", [0, 10**12], ids=["MT-times-xT", "x-times-M"])
 @pytest.mark.parametrize("cls,blocks", [(TimeRNN, 1), (TimeLSTM, 4), (TimeGRU, 3)])
 def test_recurrent_layer_gradients_match_finite_differences(cls, blocks, min_size, monkeypatch):
-    # The backward time loop's product has two arrangements, chosen by the layer's size
-    monkeypatch.setattr(layers._TimesTransposed, "min_size", min_size)
+    # The time loops' products have two arrangements, chosen by the layer's size
+    monkeypatch.setattr(layers._StepProduct, "min_size", min_size)
+    monkeypatch.setattr(layers._StepProduct, "min_steps", 0)
     rng = np.random.default_rng(0)
     layer = cls(random(rng, D, blocks * H), random(rng, H, blocks * H), random(rng, blocks * H))
     carried_in = {name: random(rng, B, H) for name in (("h", "c") if cls is TimeLSTM else ("h",))}
