@@ -388,15 +388,15 @@ class _TimeRecurrent:
 class _StepProduct:
     """``x @ M`` for a time loop's per-step products, x (B, K), M (K, N) -> (B, N).
 
-    Which layout runs faster depends on M's size (OpenBLAS at B=20, per product): from about
+    Which layout runs faster depends on M's size (OpenBLAS, per product at B=20): from about
     200 x 400, ``M.T @ x.T`` into an (N, B) buffer, with M.T contiguous, returned as its
-    (B, N) transposed view, is 1.1-1.5x faster on a Zen 4 and 1.1-1.4x on a Zen 3, even
-    counting the strided read of the view after it; below that, ``x @ M`` with M contiguous
-    is as fast or faster. The small layers keep that arrangement, and with it their rounding:
-    the DLfS2 recipe's figures stay as logged. The backward loop passes Wh.T, so M.T is Wh
-    itself; the forward loop passes Wh, and a contiguous copy of Wh.T costs about as much as
-    five to eight of the products save, so a call of fewer steps (generation's one) keeps
-    ``x @ M``.
+    (B, N) transposed view (the backward's products 1.1-1.5x faster on a Zen 4, the
+    forward's 1.1-1.4x on a Zen 3 with the strided add of the view counted); below that,
+    ``x @ M`` with M contiguous is as fast or faster. The small layers keep that arrangement,
+    and with it their rounding: the DLfS2 recipe's figures stay as logged. The backward loop
+    passes Wh.T, so M.T is Wh itself; the forward loop passes Wh, and the contiguous copy of
+    Wh.T costs about what five to eight products save, so calls of fewer steps (generation's
+    one) keep ``x @ M``.
     """
 
     min_size = 80_000
