@@ -66,6 +66,21 @@ def test_models_lists_the_models_here_and_the_shipped_default_never_a_last_one(w
     assert files[default_model_path().resolve()]["default"] is True
 
 
+def test_off_a_terminal_the_table_is_whole_for_scripts(workdir):
+    """A pipe has no width: every column, and each path on its one line, as grep wants it;
+    COLUMNS, where set, still makes a narrow table give way."""
+    long = workdir / "models" / ("a-model-whose-name-is-longer-than-any-terminal-" * 2 + ".npz")
+    shutil.copy(workdir / "models/a.npz", long)
+    text = run_cli("models", cwd=workdir, env={"COLUMNS": None}).stdout
+    header = " ".join(text.splitlines()[:2])
+    for column in ("path", "cell", "parameters", "corpus", "valid ppl", "size", "date",
+                   "resumable"):
+        assert column in header
+    assert any(line.startswith(f"models/{long.name} ") for line in text.splitlines())
+    narrow = run_cli("models", cwd=workdir, env={"COLUMNS": 80}).stdout
+    assert "date" not in narrow and f"models/{long.name} " not in narrow
+
+
 def test_a_model_is_resumable_only_while_its_last_checkpoint_exists(workdir):
     def resumable():
         records = json_lines(run_cli("models", "--json", cwd=workdir).stdout)

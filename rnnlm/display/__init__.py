@@ -4,6 +4,7 @@ The only module importing rich. Each training view is a callable taking the trai
 """
 
 import json
+import os
 import sys
 
 from rich.color import Color
@@ -20,8 +21,19 @@ from .. import gates as _gates
 
 
 
-def stdout_console():
-    return Console(highlight=False, soft_wrap=True)
+# Off a terminal, output goes to a file or a pipe, which has no width to fit: a table is
+# printed whole there, so that a script's grep or awk meets every column and no folded cell.
+# COLUMNS, where set, still gives the width.
+_UNBOUNDED = 1 << 14
+
+
+def stdout_console(fit=False):
+    """The console of stdout. ``fit``: off a terminal too, lay out for a width (COLUMNS, else
+    Rich's 80), as the gate heatmap's blocks of tokens need."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not (fit or console.is_terminal or "COLUMNS" in os.environ):
+        console.width = _UNBOUNDED
+    return console
 
 
 def stderr_console():
@@ -326,7 +338,7 @@ def print_gates(record, layer=0, gate=None, units=None, console=None):
     """A heatmap of one gate of one layer: tokens across, units down, one coloured number per
     cell; under each block, the per-token mean of every gate of the layer. Blocks of tokens
     wrap to the console width."""
-    console = console or stdout_console()
+    console = console or stdout_console(fit=True)
     layer, gate = _gates.check_layer(record, layer), _gates.check_gate(record, gate)
     values = record.layers[layer][gate]
     units = _gates.select_units(values) if units is None else list(units)
