@@ -153,13 +153,15 @@ class Vocabulary:
             raise CheckpointError(f"checkpoint vocabulary is malformed: {problem}")
         return cls(tokens, level)
 
-    def _encode_lines(self, lines: list[str]) -> np.ndarray:
-        """Corpus lines -> ids int32, with the corpus conventions ("<eos>" per non-blank line)."""
+    def _encode_lines(self, lines: list[str], unknown_id: int | None = None) -> np.ndarray:
+        """Corpus lines -> ids int32, with the corpus conventions ("<eos>" per non-blank line);
+        tokens outside the vocabulary -> ``unknown_id`` (default unk_id)."""
+        unk = self.unk_id if unknown_id is None else unknown_id
         if self.level == "char":
             # one vectorised lookup per batch instead of one dict lookup per character
             cps = np.frombuffer("".join(lines).encode("utf-32-le"), dtype="<u4")
-            return self._map_codepoints(cps)
-        get, unk, ids = self._index.get, self.unk_id, []
+            return self._map_codepoints(cps, unk)
+        get, ids = self._index.get, []
         for line in lines:
             words = line.split()
             if words:
@@ -167,16 +169,16 @@ class Vocabulary:
                 ids.append(self.eos_id)
         return np.array(ids, dtype=np.int32)
 
-    def _map_codepoints(self, cps: np.ndarray) -> np.ndarray:
+    def _map_codepoints(self, cps: np.ndarray, unknown_id: int) -> np.ndarray:
         if self._codepoints is None:
             pairs = sorted((ord(t), i) for i, t in enumerate(self.tokens) if len(t) == 1)
             self._codepoints = (np.array([c for c, _ in pairs], dtype=np.uint32),
                                 np.array([i for _, i in pairs], dtype=np.int32))
         keys, ids = self._codepoints
         if keys.size == 0:
-            return np.full(cps.shape, self.unk_id, dtype=np.int32)
+            return np.full(cps.shape, unknown_id, dtype=np.int32)
         pos = np.minimum(np.searchsorted(keys, cps), keys.size - 1)
-        return np.where(keys[pos] == cps, ids[pos], self.unk_id).astype(np.int32)
+        return np.where(keys[pos] == cps, ids[pos], unknown_id).astype(np.int32)
 
 
 def _vocab_problem(tokens: tuple[str, ...], level: str) -> str | None:
@@ -343,13 +345,14 @@ def _count(path: Path, encoding: str, level: str, split_line: int | None = None,
 
 
 def _encode(path: Path, encoding: str, vocab: Vocabulary, sizes: list[int],
-            split_line: int | None = None, shown: str | None = None) -> list[np.ndarray]:
+            split_line: int | None = None, shown: str | None = None,
+            unknown_id: int | None = None) -> list[np.ndarray]:
     """Encoding pass: fill one preallocated int32 array per part (sizes from _count)."""
     shown = shown or str(path)
     outs = [np.empty(n, dtype=np.int32) for n in sizes]
     pos = [0] * len(sizes)
     for k, batch in _batches(path, encoding, split_line, shown):
-        ids = vocab._encode_lines(batch)
+        ids = vocab._encode_lines(batch, unknown_id)
         if pos[k] + ids.size > sizes[k]:
             raise DataError(f"file '{shown}' changed while being read")
         outs[k][pos[k]: pos[k] + ids.size] = ids
@@ -371,10 +374,12 @@ def _split_stats(part: dict, vocab: Vocabulary, path: Path | str) -> dict:
 
 
 def encode_file(path: str | Path, vocab: Vocabulary, level: str | None = None,
-                encoding: str = "utf-8") -> tuple[np.ndarray, dict]:
+                encoding: str = "utf-8", unknown_id: int | None = None) -> tuple[np.ndarray, dict]:
     """An evaluation file -> (ids int32 (N,), stats); stats as Corpus.stats["valid"].
 
-    PATH "-" reads stdin; messages and stats["file"] then call it "-".
+    Tokens outside the vocabulary get ``unknown_id`` (default the vocabulary's <unk>; another
+    value, such as -1, tells them apart from a literal "<unk>" of the text). PATH "-" reads
+    stdin; messages and stats["file"] then call it "-".
     """
     level = level or vocab.level
     if level != vocab.level:
@@ -385,7 +390,8 @@ def encode_file(path: str | Path, vocab: Vocabulary, level: str | None = None,
         part = _count(source, encoding, level, shown=shown)[0]
         if part["tokens"] == 0:
             raise DataError(f"file '{shown}' has no tokens")
-        (ids,) = _encode(source, encoding, vocab, [part["tokens"]], shown=shown)
+        (ids,) = _encode(source, encoding, vocab, [part["tokens"]], shown=shown,
+                         unknown_id=unknown_id)
     return ids, _split_stats(part, vocab, shown)
 
 
@@ -515,8 +521,9 @@ def fit_batch_shape(n_tokens: int, batch_size: int, bptt: int,
     if batch_size * bptt <= usable:
         return batch_size, bptt, None
     b, t = max(1, usable // bptt), min(bptt, usable)
-    msg = f"{name} has only {n_tokens:,} tokens: batch size {batch_size} -> {b}"
-    return b, t, msg + (f", bptt {bptt} -> {t}" if t != bptt else "")
+    shrunk = [f"{what} {given} -> {now}" for what, given, now in
+              (("batch size", batch_size, b), ("bptt", bptt, t)) if now != given]
+    return b, t, f"{name} has only {n_tokens:,} tokens: " + ", ".join(shrunk)
 
 
 def random_chunk_lengths(total: int, bptt: int, rng: np.random.Generator) -> np.ndarray:

@@ -9,6 +9,8 @@ validation calls ``evaluate_ids`` with the same default, so the two numbers agre
 import math
 import time
 
+import numpy as np
+
 from .checkpoint import model_and_vocab
 from .data import BatchStream, encode_file
 
@@ -22,6 +24,9 @@ def evaluate_ids(model, ids, batch_size=EVAL_BATCH_SIZE, bptt=EVAL_BPTT, name="t
     The model's mode and carried state are restored afterwards, so validation in the middle
     of an epoch does not disturb training.
     """
+    # The state is carried through each stream, so the chunk length does not change the figure:
+    # a short text gets shorter chunks, and the streams asked for as long as it has the tokens.
+    bptt = max(1, min(bptt, (len(ids) - 1) // max(batch_size, 1)))
     stream = BatchStream(ids, batch_size, bptt, name=name)
     total = 0.0
     with model.evaluating(restore_state=True):
@@ -38,18 +43,24 @@ def evaluate(checkpoint_or_model, path, vocab=None, batch_size=EVAL_BATCH_SIZE, 
 
     ``checkpoint_or_model``: a checkpoint path, a loaded Checkpoint, or a LanguageModel (then
     ``vocab`` is required). Returns {"file", "tokens", "ppl", "bpc" (char level), "unk",
-    "unk_rate", "tokens_per_s", "warning"}; tokens unknown to the model count as "<unk>".
+    "unk_rate", "tokens_per_s", "warning"}: "tokens" are the tokens predicted, and "unk" counts
+    those of them unknown to the model (read as "<unk>"; a literal "<unk>" the vocabulary
+    holds is not unknown), "unk_rate" being unk / tokens.
     """
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
-    ids, stats = encode_file(path, vocab, vocab.level, encoding)
+    ids, _ = encode_file(path, vocab, vocab.level, encoding, unknown_id=-1)
+    unknown = ids < 0
+    ids[unknown] = vocab.unk_id
     start = time.perf_counter()
     result = evaluate_ids(model, ids, batch_size, name=str(path))
     seconds = time.perf_counter() - start
     report = {"file": str(path), "tokens": result["tokens"], "ppl": result["ppl"]}
     if vocab.level == "char":
         report["bpc"] = result["nll"] / math.log(2)
-    report["unk"] = stats["oov"]
-    report["unk_rate"] = stats["oov"] / max(stats["tokens"], 1)
+    # Of the tokens the figure counts: the predicted ones, ids[1 : 1 + tokens] (BatchStream's
+    # targets); the first token and a few trailing ones are read but never predicted.
+    report["unk"] = int(np.count_nonzero(unknown[1 : 1 + result["tokens"]]))
+    report["unk_rate"] = report["unk"] / max(result["tokens"], 1)
     report["tokens_per_s"] = result["tokens"] / max(seconds, 1e-9)
     report["warning"] = result["warning"]
     return report

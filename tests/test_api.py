@@ -40,6 +40,38 @@ def test_char_level_evaluation_reports_bits_per_character(tmp_path, small_corpus
     report = rnnlm.evaluate(tmp_path / "c.npz", small_corpus)
     assert report["bpc"] == pytest.approx(math.log2(report["ppl"]))
     assert report["bpc"] < math.log2(40)          # better than uniform over the characters
+    assert report["unk"] == 0
+    odd = tmp_path / "odd.txt"
+    odd.write_text("J\u00e9\u00e9ny\n")                 # 6 characters; the two accents unknown
+    report = rnnlm.evaluate(tmp_path / "c.npz", odd, batch_size=1)
+    assert (report["tokens"], report["unk"], report["unk_rate"]) == (5, 2, 2 / 5)
+
+
+def test_eval_counts_unknown_words_among_the_tokens_it_predicts(tmp_path):
+    """unk and unk_rate share the denominator of "tokens": the predicted tokens, which leave
+    out each stream's first; a literal <unk> of the vocabulary is not unknown."""
+    ckpt = rnnlm.load(rnnlm.checkpoint.default_model_path())
+    assert "<unk>" in ckpt.vocab and "zzz" not in ckpt.vocab
+    path = tmp_path / "u.txt"
+    path.write_text("zzz the <unk> zzz\n" * 100)      # 500 tokens: zzz at 5k and 5k + 3
+    one = rnnlm.evaluate(ckpt, path, batch_size=1)      # predicts ids[1:500]
+    assert (one["tokens"], one["unk"], one["unk_rate"]) == (499, 199, 199 / 499)
+    seven = rnnlm.evaluate(ckpt, path, batch_size=7)    # 7 streams of 71: ids[1:498]
+    assert (seven["tokens"], seven["unk"], seven["unk_rate"]) == (497, 198, 198 / 497)
+
+
+def test_eval_of_a_short_text_keeps_its_streams_and_says_nothing_of_chunk_lengths(tmp_path):
+    """The chunk length does not change an evaluation's figure: a short text gets shorter
+    chunks, with no warning, and the streams asked for while it has a token for each."""
+    ckpt = rnnlm.load(rnnlm.checkpoint.default_model_path())
+    path = tmp_path / "short.txt"
+    path.write_text("Jenny has her little pony .\n" * 10)        # 70 tokens
+    one = rnnlm.evaluate(ckpt, path, batch_size=1)
+    assert (one["tokens"], one["warning"]) == (69, None)
+    ten = rnnlm.evaluate(ckpt, path, batch_size=10)                # 10 streams of 6
+    assert (ten["tokens"], ten["warning"]) == (60, None)
+    few = rnnlm.evaluate(ckpt, path, batch_size=100)
+    assert few["tokens"] == 69 and few["warning"].endswith("batch size 100 -> 69")
 
 
 def test_save_then_load_gives_the_same_model(tmp_path, small_corpus):
