@@ -108,8 +108,10 @@ class ModelConfig:
                                       not isinstance(value, (int, float)) or
                                       not 0.0 <= value < 1.0):
                 raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1), got {value!r}")
-        if not self.init_scale > 0.0:
-            raise UsageError(f"--init-scale must be positive, got {self.init_scale}")
+        if not 0.0 < self.init_scale <= 10.0:             # written so that NaN fails too
+            raise UsageError(f"--init-scale must be in (0, 10], got {self.init_scale}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         self._check_softmax()
@@ -132,10 +134,12 @@ class ModelConfig:
                              "--cutoffs 2000 (more clusters: --cutoffs 2000,6000)")
         cutoffs = parse_cutoffs(self.cutoffs)
         object.__setattr__(self, "cutoffs", cutoffs)    # a checkpoint's JSON gives a list
-        bounds = (0, *cutoffs, self.vocab_size)
-        if any(a >= b for a, b in zip(bounds, bounds[1:])):
+        shown = ",".join(map(str, cutoffs))
+        if any(a >= b for a, b in zip((0, *cutoffs), cutoffs)):
+            raise UsageError(f"--cutoffs must rise strictly from above 0, got {shown}")
+        if cutoffs[-1] >= self.vocab_size:      # known once the corpus is read
             raise UsageError(f"--cutoffs must rise strictly between 0 and the vocabulary size "
-                             f"{self.vocab_size}, got {','.join(map(str, cutoffs))}")
+                             f"{self.vocab_size}, got {shown}")
         if self.hidden_size // 4 ** len(cutoffs) < 1:
             raise UsageError(f"--cutoffs: {len(cutoffs)} tail clusters need --hidden-size of "
                              f"at least {4 ** len(cutoffs)} (each projects to a quarter of "
@@ -164,8 +168,9 @@ def _optional(check, name, value):
 
 
 def _positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise UsageError(f"--{name} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0 < value < float("inf"):
+        raise UsageError(f"--{name} must be a positive finite number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,9 @@ def read_config_file(path):
             raw = tomllib.load(f)
     except FileNotFoundError:
         raise DataError(f"config file '{path}' does not exist") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"config file '{path}' is not UTF-8 text (byte {e.start}), as TOML "
+                        f"must be: save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise DataError(f"cannot read config file '{path}': {e}") from None
     settings = {}

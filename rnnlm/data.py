@@ -265,6 +265,9 @@ def _chunks(path: Path, encoding: str, shown: str | None = None) -> Iterator[tup
                     raise DataError(
                         f"file '{shown}' is not valid {encoding}: bad byte at offset "
                         f"{offset - pending + e.start}; pass --encoding (e.g. latin-1)") from None
+                except UnicodeError as e:         # e.g. UTF-16 without its byte-order mark
+                    raise DataError(f"file '{shown}' is not valid {encoding} ({e}); pass "
+                                    f"another --encoding (utf-16-le, utf-16-be)") from None
                 if wide and "\x00" in text:
                     raise DataError(f"file '{shown}' looks binary (it contains NUL characters)")
                 if first and text:
@@ -484,12 +487,16 @@ def _discover(directory: Path) -> dict[str, Path | None]:
     """{"train", "valid", "test"} -> the one *<split>*.txt file in the directory (or None)."""
     found: dict[str, list[Path]] = {"train": [], "valid": [], "test": []}
     try:
-        entries = sorted(p for p in directory.iterdir() if p.is_file())
+        entries = sorted(directory.iterdir())
     except OSError as e:
         raise DataError(f"cannot list corpus directory '{directory}': {e.strerror or e}") from None
     for p in entries:
         name = p.name.lower()
         hits = [s for s in found if s in name] if name.endswith(".txt") else []
+        if hits and not p.is_file():        # never skipped quietly: a split would go missing
+            raise DataError(f"corpus entry '{p}' is named like a *{hits[0]}*.txt file but is "
+                            f"not a readable file (a directory, or a broken link): fix or "
+                            f"rename it")
         if len(hits) > 1:
             raise DataError(f"corpus file '{p}' matches both *{hits[0]}* and *{hits[1]}*")
         for s in hits:

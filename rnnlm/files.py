@@ -9,8 +9,11 @@ half of one.
 import glob
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
+
+from .errors import RnnlmError, UsageError
 
 STALE_AFTER_S = 600     # a temporary this old belongs to no living writer (each write touches it)
 
@@ -45,6 +48,35 @@ def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def check_output(path, *, force=False, reads=(), flag="--out"):
+    """Fail before any work if ``path`` could not or should not be written: it is one of the
+    files the command ``reads`` (never, whatever ``force`` says: it would destroy its own
+    input), it exists and ``force`` is off, or its directory is missing or not writable."""
+    path = Path(path)
+    if str(path) == "-":
+        raise UsageError(f"{flag} '-': rnnlm writes this to a file, not to stdout; give a path")
+    if path.exists():
+        for source in reads:
+            if source is not None and str(source) != "-" and Path(source).exists() and \
+                    os.path.samefile(path, source):
+                raise UsageError(f"{flag} '{path}' is a file being read: write to "
+                                 "another path")
+        if path.is_dir():
+            raise RnnlmError(f"{flag} '{path}' is a directory: give a file path")
+        if not force:
+            raise RnnlmError(f"'{path}' exists: pass --force to overwrite it, or choose "
+                             f"another {flag}")
+    directory = path.parent
+    if not directory.is_dir():
+        raise RnnlmError(f"directory '{directory}' of {flag} '{path}' does not exist: create it "
+                         "or choose another path")
+    try:                                        # os.access says yes to root everywhere
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as e:
+        raise RnnlmError(f"cannot write in directory '{directory}' ({e.strerror}): choose "
+                         f"another {flag}") from None
 
 
 def _fsync_directory(directory):

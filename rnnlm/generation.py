@@ -27,6 +27,9 @@ from .checkpoint import model_and_vocab
 from .data import EOS, tokenize
 from .errors import UsageError
 
+# Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
+MAX_LENGTH = 10_000_000
+
 
 def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature=1.0, top_k=None,
              top_p=None, greedy=False, beam=None, num_samples=1, random_seed=None,
@@ -49,6 +52,9 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     the start, left as the last step made it).
     """
     _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
+    if random_seed is not None and (isinstance(random_seed, bool) or
+                                    not isinstance(random_seed, Integral) or random_seed < 0):
+        raise UsageError(f"--random-seed must be an integer >= 0, got {random_seed}")
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
@@ -77,6 +83,8 @@ def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)
                                   or value < least):
             raise UsageError(f"{option} must be an integer >= {least}, got {value}")
+    if length > MAX_LENGTH:
+        raise UsageError(f"--length must be at most {MAX_LENGTH:,} tokens, got {length}")
     shaping = temperature != 1 or top_k is not None or top_p is not None
     if beam is not None and (num_samples > 1 or shaping or greedy):
         other = "--num-samples" if num_samples > 1 else "--greedy" if greedy else \

@@ -38,7 +38,7 @@ import numpy as np
 from .config import CELLS, ModelConfig
 from .data import SPECIALS, Vocabulary
 from .errors import DataError, RnnlmError, UsageError
-from .files import atomic_write
+from .files import atomic_write, check_output
 from .layers import RECURRENT_LAYERS
 
 FORMAT = "rnnlm-torch"
@@ -529,11 +529,4 @@ def import_torch(path, out, vocab=None, level=None, cell=None, force=False):
 
 def _check_out(source, out, force):
     """Never write over the file being read; over another existing file only with force."""
-    out = Path(out)
-    if not out.exists():
-        return
-    if source is not None and Path(source).exists() and out.resolve() == Path(source).resolve():
-        raise UsageError(f"'{out}' is the file being read: write to another path")
-    if not force:
-        raise RnnlmError(f"'{out}' exists: pass --force to overwrite it, or choose another "
-                         "path")
+    check_output(out, force=force, reads=(source,), flag="OUT")

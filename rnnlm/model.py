@@ -1,11 +1,12 @@
 """LanguageModel: embedding -> stacked recurrent layers -> output layer -> softmax loss."""
 
+import os
 from contextlib import contextmanager
 
 import numpy as np
 
 from .config import ModelConfig
-from .errors import UsageError
+from .errors import RnnlmError, UsageError
 from .layers import (RECURRENT_LAYERS, AdaptiveSoftmax, Embedding, SoftmaxLoss, TimeAffine,
                      TimeDropout)
 
@@ -37,6 +38,7 @@ class LanguageModel:
         """``settings``: the fields of ModelConfig (cell="lstm", num_layers=2, embed_size=200,
         hidden_size=200, dropout=0.0, ..., dtype="float32", seed=0), by keyword."""
         self.config = ModelConfig(vocab_size, **settings)
+        check_fits_memory(self.config)
         self.dtype = np.dtype(self.config.dtype)
         self.rng = np.random.default_rng(self.config.seed)  # parameters, then dropout masks
         self.params = self._init_params()
@@ -197,6 +199,23 @@ class LanguageModel:
 
     def num_params(self):
         return sum(p.size for p in self.params.values())
+
+
+def check_fits_memory(c):
+    """A model too large for this machine -> one RnnlmError, before anything is allocated (or
+    a loop over 10^20 layers begins). Counted as a full softmax, at least what training holds:
+    parameters, gradients and the optimizer's state, three copies."""
+    G, E, H, V = RECURRENT_LAYERS[c.cell].blocks, c.embed_size, c.hidden_size, c.vocab_size
+    count = V * E + G * H * (E + H + 1) + (c.num_layers - 1) * G * H * (2 * H + 1) + H * V + V
+    need = 3 * count * np.dtype(c.dtype).itemsize
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):       # not a POSIX system that tells
+        return
+    if need > memory:
+        raise RnnlmError(f"a model of about {count:,} parameters needs {need / 2**30:,.1f} GiB "
+                         f"to train, more than this machine's {memory / 2**30:,.1f} GiB: choose "
+                         f"a smaller --embed-size, --hidden-size or --layers")
 
 
 def param_shapes(c):

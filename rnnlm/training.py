@@ -29,7 +29,7 @@ from .config import ModelConfig, TrainConfig, split_settings
 from .data import BatchStream, Corpus, load_corpus
 from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
-from .model import LanguageModel
+from .model import LanguageModel, check_fits_memory
 from .optim import SGD, Adam, ParameterAverage, clip_grad_norm
 from .outputs import OutputSlot, default_out, last_path, out_for_resume  # noqa: F401
 from .schedule import Schedule
@@ -133,11 +133,20 @@ def _listeners(callback):
     return listeners
 
 
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
 def _merge_resumed(ckpt, model_settings, train_settings):
     """The checkpoint's settings, overridden by the given ones that a resume may change."""
     saved_model = {k: v for k, v in ckpt.config["model"].items()
                    if k not in ("vocab_size", "dtype")}
-    saved_train = ckpt.config["train"]
+    saved_train = ckpt.config.get("train")
+    unknown = sorted(set(saved_train) - TRAIN_FIELDS) if isinstance(saved_train, dict) else None
+    if unknown is None or unknown:
+        what = f"settings this rnnlm does not know ({', '.join(map(str, unknown))})" if unknown \
+            else "no training settings"
+        raise CheckpointError(f"checkpoint '{ckpt.path}' holds {what}: resume it with the rnnlm "
+                              f"that saved it (version {ckpt.meta.get('rnnlm_version', '?')})")
     for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
         for key, value in given.items():
             if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
@@ -165,11 +174,13 @@ class Trainer:
         ModelConfig(vocab_size=sys.maxsize, **model_settings)
         self.corpus = self._load_corpus(corpus, ckpt)
         model_cfg = ModelConfig(vocab_size=len(self.corpus.vocab), **model_settings)
+        check_fits_memory(model_cfg)                # before anything is written
         self.slot = OutputSlot.choose(out, resume, self.corpus.name, model_cfg.cell)
         self.out, self.last = self.slot.out, self.slot.last
         self.stream = BatchStream(self.corpus.train, self.cfg.batch_size, self.cfg.bptt,
                                   name=f"training data of '{self.corpus.name}'")
-        self.slot.check(force)
+        self.slot.check(force, reads=[(self.corpus.stats[split] or {}).get("file")
+                                      for split in ("train", "valid", "test")])
         self.schedule = Schedule(self.cfg, self.stream)
         self.model = ckpt.model if ckpt is not None else LanguageModel.from_config(model_cfg)
         self.opt = (SGD(self.cfg.learning_rate) if self.cfg.optimizer == "sgd"
@@ -180,6 +191,8 @@ class Trainer:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.state.lr = self.cfg.learning_rate
+            if self.out.resolve() != Path(out_for_resume(resume)).resolve():
+                self._check_budget_left(resume)     # a branch that would write no model
         self.lr = self.opt.lr           # the schedule's lr of the last step, as events report it
         # A training resumed into its own output goes on under its id; a branch (another
         # --out) or a checkpoint without an id is a run of its own.
@@ -201,6 +214,18 @@ class Trainer:
             raise CheckpointError(f"checkpoint '{path}' holds no usable training state; resume "
                                   f"from the X.last.npz that rnnlm train wrote") from None
 
+    def _check_budget_left(self, resume):
+        """A branch (another --out) of a run with nothing left to train would write no model:
+        say so instead. Resumed into its own output, such a run just ends, as a rerun of a
+        script's resume should."""
+        st, cfg = self.state, self.cfg
+        if st.epoch >= cfg.epochs:
+            raise UsageError(f"'{resume}' has trained its {st.epoch} epoch(s) already: raise "
+                             f"--epochs to train on")
+        if self.schedule.out_of_time(st):
+            raise UsageError(f"'{resume}' has spent its --max-time already "
+                             f"({st.train_time:,.0f} s of training): raise --max-time to train on")
+
     def _load_corpus(self, corpus, ckpt):
         if not isinstance(corpus, Corpus):
             c = self.cfg
@@ -208,6 +233,9 @@ class Trainer:
                                  c.min_count)
         if ckpt is not None:
             saved = ckpt.meta.get("corpus", {})
+            if not isinstance(saved, dict):
+                raise CheckpointError(f"checkpoint '{ckpt.path}' describes its corpus "
+                                      f"as {saved!r}, not as rnnlm does: it cannot be resumed")
             if corpus.vocab != ckpt.vocab or saved.get("sha256") not in (None, corpus.sha256):
                 raise UsageError(f"corpus '{corpus.name}' is not the one the checkpoint was "
                                  f"trained on ('{saved.get('name')}'); resume on that corpus")

@@ -135,3 +135,12 @@ def test_heatmap_csv_and_html_from_one_run(models):
     for token in set(JENNY.split()):
         assert f">{token}<" in page
     assert not re.search(r"https?:|src=|href=|@import|url\(", page)
+    # an existing file is replaced only with --force
+    before = (models / "g.csv").read_bytes()
+    again = run_cli("inspect-gates", "--model", models / "lstm.npz", "Tom .", "--csv",
+                    models / "g.csv", cwd=models, check=False)
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert (models / "g.csv").read_bytes() == before
+    run_cli("inspect-gates", "--model", models / "lstm.npz", "Tom .", "--csv", models / "g.csv",
+            "--force", cwd=models)
+    assert len(list(csv.reader((models / "g.csv").open()))) - 1 == 2 * layers * gates * units

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, TINY, cli_env, run_cli
 from rnnlm import load
 
 TEST = REPO / "corpora/jenny/jenny.test.txt"
@@ -84,6 +84,16 @@ def test_inspect_gates_reads_its_text_from_stdin(tmp_path):
     given = run_cli("inspect-gates", JENNY, "--json", cwd=tmp_path,
                     stdin=subprocess.DEVNULL).stdout
     assert piped == given and json.loads(piped)["tokens"] == JENNY.split()
+
+
+def test_a_binary_or_non_utf8_stdin_is_refused_as_such_a_file_is(tmp_path):
+    for args in (["generate"], ["inspect-gates", "-"]):
+        for data, words in ((b"caf\xe9 ok\n", "offset 3"), (b"ab\x00cd", "binary")):
+            proc = subprocess.run([sys.executable, "-m", "rnnlm", *args], input=data,
+                                  capture_output=True, cwd=tmp_path, env=cli_env())
+            err = proc.stderr.decode()
+            assert proc.returncode == 1 and proc.stdout == b"", err
+            assert err.startswith("rnnlm: error: stdin") and words in err and err.count("\n") == 1
 
 
 def test_train_on_stdin_names_the_corpus_stdin_and_validates_on_its_tail(tmp_path, small_corpus):

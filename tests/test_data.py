@@ -211,6 +211,18 @@ def test_directory_without_one_training_file_is_a_data_error_naming_it(tmp_path)
         load_corpus(d)
 
 
+
+def test_a_split_that_is_not_a_readable_file_is_a_data_error_not_skipped(tmp_path):
+    d = corpus_dir(tmp_path, "a b\n", name="odd")
+    (d / "odd.valid.txt").mkdir()
+    with pytest.raises(DataError, match=r"odd.valid.txt' is named like a \*valid\*.txt file"):
+        load_corpus(d)
+    (d / "odd.valid.txt").rmdir()
+    (d / "odd.test.txt").symlink_to(tmp_path / "gone.txt")
+    with pytest.raises(DataError, match="broken link"):
+        load_corpus(d)
+
+
 def test_encode_file_encodes_an_evaluation_file_with_a_fixed_vocabulary(tmp_path):
     c = load_corpus(corpus_dir(tmp_path, "a b a\n"))
     ids, stats = encode_file(write(tmp_path / "eval.txt", "a z\n\nb\n"), c.vocab)

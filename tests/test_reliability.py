@@ -51,6 +51,9 @@ def assets(tmp_path_factory):
     (d / "latin1.txt").write_bytes("the caf\u00e9 is open\n".encode("latin-1"))
     (d / "one.txt").write_text("a")
     (d / "notrain").mkdir()
+    (d / "bom.toml").write_bytes(b"\xff\xfeembed-size = 8\n")        # UTF-16, not TOML's UTF-8
+    (d / "cfg.toml").write_text("epochs = 1\n")
+    (d / "chart.svg").write_text("<svg/>")
     (d / "notrain" / "notes.txt").write_text("no corpus here\n")
     rnnlm.train(d / "good.txt", out=d / "good.npz", progress=False, num_layers=1,
                 embed_size=8, hidden_size=8, epochs=1, batch_size=4, bptt=5)
@@ -138,6 +141,40 @@ CASES = [
      ["--units"]),
     ("gates html dir", "inspect-gates --model {a}/good.npz Jenny --html {a}/missing/g.html", 1,
      ["missing"]),
+    # never over what is read, whatever --force says; over another file only with --force
+    ("out is the corpus", "train {a}/good.txt --out {a}/good.txt --force", 2,
+     ["good.txt", "reads"]),
+    ("out is the config", "train {a}/good.txt --config {a}/cfg.toml --out {a}/cfg.toml --force",
+     2, ["cfg.toml", "--config"]),
+    ("csv over the model", "inspect-gates --model {a}/good.npz Jenny --csv {a}/good.npz --force",
+     2, ["good.npz", "being read"]),
+    ("csv exists", "inspect-gates --model {a}/good.npz Jenny --csv {a}/good.txt", 1,
+     ["good.txt", "--force"]),
+    ("html is the csv", "inspect-gates --model {a}/good.npz Jenny --csv {a}/x --html {a}/x", 2,
+     ["--csv", "--html"]),
+    ("chart exists", "gradients {a}/good.npz --out {a}/chart.svg", 1, ["chart.svg", "--force"]),
+    ("probe chart exists", "probe {a}/good.npz --out {a}/chart.svg", 1, ["chart.svg", "--force"]),
+    ("export to stdout", "export {a}/good.npz -", 2, ["'-'", "file"]),
+    ("resume over a later state", "train {a}/good.txt --resume {a}/good.npz --epochs 2", 1,
+     ["good.last.npz", "later state"]),
+    ("resume a spent budget", "train {a}/good.txt --resume {a}/good.last.npz --out {a}/b.npz", 2,
+     ["good.last.npz", "--epochs"]),
+    ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
+    ("infinite lr", "train {a}/good.txt --lr inf", 2, ["--lr", "finite"]),
+    ("huge init scale", "train {a}/good.txt --init-scale 1e300", 2, ["--init-scale"]),
+    ("cutoffs falling", "train {a}/good.txt --softmax adaptive --cutoffs 100,50", 2,
+     ["--cutoffs", "rise"]),
+    ("model beyond memory", "train {a}/good.txt --hidden-size 100000000", 1,
+     ["GiB", "--hidden-size"]),
+    ("layers beyond memory", "train {a}/good.txt --layers 99999999999999999999", 1,
+     ["GiB", "--layers"]),
+    ("config not utf-8", "train {a}/good.txt --config {a}/bom.toml", 1, ["bom.toml", "UTF-8"]),
+    ("utf-16 without bom", "eval {a}/good.npz {a}/good.txt --encoding utf-16", 1,
+     ["good.txt", "utf-16"]),
+    ("negative random seed", "generate --model {a}/good.npz --random-seed -1", 2,
+     ["--random-seed"]),
+    ("endless length", "generate --model {a}/good.npz --length 99999999999999999999", 2,
+     ["--length"]),
 ]
 
 

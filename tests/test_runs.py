@@ -160,7 +160,7 @@ def test_a_resumed_training_continues_its_run(tmp_path, home, tiny_corpus):
     [run] = runs_json(tmp_path, home)
     assert run["status"] == "done" and run["metrics"]["tokens"] == lines(again.stdout)[-1]["tokens"]
     assert run["settings"]["epochs"] == 2 and "--resume" in run["command"]   # this session's
-    branch = run_cli("train", tiny_corpus, "--resume", tmp_path / "m.last.npz", "--epochs", "2",
+    branch = run_cli("train", tiny_corpus, "--resume", tmp_path / "m.last.npz", "--epochs", "3",
                      "--out", tmp_path / "b.npz", "--json", cwd=tmp_path, env=home)
     assert lines(branch.stdout)[-1]["run_id"] != first["run_id"]       # another --out: a new run
     events = lines(run_cli("runs", "events", first["run_id"], cwd=tmp_path, env=home).stdout)
@@ -272,6 +272,22 @@ def test_a_broken_log_is_one_warning_and_the_run_goes_on(tmp_path, small_corpus,
         [{k: v for k, v in e.items() if k not in varying} for e in want]
     assert (tmp_path / "m.npz").exists()
     assert {p.name: p.read_bytes() for p in h.iterdir() if p.name in kept} == kept  # untouched
+
+
+def test_a_run_with_a_damaged_value_is_named_and_can_be_deleted(tmp_path, home):
+    from conftest import REPO
+    model, test = REPO / "models/default.npz", REPO / "corpora/jenny/jenny.test.txt"
+    run_cli("eval", model, test, "--json", cwd=tmp_path, env=home)
+    run_cli("eval", model, test, "--json", "--batch-size", "5", cwd=tmp_path, env=home)
+    damaged, kept = [r["id"] for r in runs_json(tmp_path, home)]
+    conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
+    with conn:
+        conn.execute("UPDATE runs SET results = '{' WHERE id = ?", (damaged,))
+    conn.close()
+    proc = run_cli("runs", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 1 and f"rnnlm runs delete {damaged}" in proc.stderr
+    run_cli("runs", "delete", damaged, cwd=tmp_path, env=home)
+    assert [r["id"] for r in runs_json(tmp_path, home)] == [kept]
 
 
 def test_eight_trainings_at_once_all_appear_with_all_their_epochs(tmp_path, home, tiny_corpus):

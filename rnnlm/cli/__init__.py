@@ -43,4 +43,8 @@ def main():
         code = 130
     except BrokenPipeError:
         code = 0         # `rnnlm ... | head` closed the pipe: not an error
+    except MemoryError as e:
+        display.print_error(f"not enough memory: {e or 'an allocation failed'}; ask for less "
+                            f"(smaller sizes, fewer samples, a shorter --length)")
+        code = 1
     sys.exit(code if isinstance(code, int) else 0)

@@ -52,6 +52,19 @@ def option(default, *flags, help, shown=None, **kwargs):
                         **kwargs)
 
 
+def force_option():
+    """--force, the same on every command that writes a file of its own choosing."""
+    return option(False, "--force", help="Overwrite an existing output file (never one that "
+                  "the command reads).")
+
+
+def models_read(models):
+    """The checkpoints a command given MODELS... reads: those, or the shipped default."""
+    from ..checkpoint import default_model_path
+
+    return list(models) if models else [default_model_path()]
+
+
 def log_option():
     """--no-log, the same on every command that records itself in the runs log."""
     return option(False, "--no-log", help="Do not record this run in the runs log "

@@ -8,7 +8,8 @@ import typer
 
 from .. import display, runs
 from ..errors import UsageError
-from .app import app, examples, log_finished, log_option, option
+from ..files import check_output
+from .app import app, examples, force_option, log_finished, log_option, models_read, option
 
 
 @app.command(epilog=examples(
@@ -31,6 +32,7 @@ def gradients(
     out: Path = option(None, help="Write the chart to a .png or .svg file.", shown="no file"),
     json_lines: bool = option(False, "--json", help="One JSON object per model on stdout: "
                               "model, tokens, and each layer's lags and norms."),
+    force: bool = force_option(),
     no_log: bool = log_option(),
 ):
     """Vanishing gradients: mean ||d loss_t / d h_(t-k)|| for each layer and lag k.
@@ -46,6 +48,8 @@ def gradients(
     check_lag(max_lag)
     if out is not None and out.suffix.lower() not in charts.PICTURE_TYPES:
         raise UsageError(f"--out '{out}': write a .png or .svg file")
+    if out is not None:
+        check_output(out, force=force, reads=(*models_read(models), file))
     started = runs.now()
     source = "file" if file is not None else "given" if text is not None else "default"
     if source == "default":

@@ -7,7 +7,8 @@ import typer
 
 from .. import display, runs
 from ..errors import UsageError
-from .app import app, examples, log_finished, log_option, option
+from ..files import check_output
+from .app import app, examples, force_option, log_finished, log_option, models_read, option
 
 
 @app.command(epilog=examples(
@@ -25,6 +26,7 @@ def probe(
     out: Path = option(None, help="Write that chart to a .png or .svg file.",
                        shown="no file"),
     json_lines: bool = option(False, "--json", help="One JSON object per model on stdout."),
+    force: bool = force_option(),
     no_log: bool = log_option(),
 ):
     """Agreement accuracy: does each model prefer the good word of every minimal pair?
@@ -40,6 +42,8 @@ def probe(
     if out is not None and out.suffix.lower() not in charts.PICTURE_TYPES:
         raise UsageError(f"--out '{out}': write a .png or .svg file")
     path = pairs_path(pairs)
+    if out is not None:
+        check_output(out, force=force, reads=(*models_read(models), path))
     started = runs.now()
     printed = run_probe(list(models or []), path, on_warning=display.print_warning)
     if runs.enabled(no_log):

@@ -9,7 +9,8 @@ from .. import display
 from ..display import runs as view
 from ..errors import UsageError
 from ..runs.store import KINDS, STATUSES
-from .app import app, examples, option
+from ..files import check_output
+from .app import app, examples, force_option, option
 
 runs_app = typer.Typer(help="The runs log: every command that trains, evaluates or measures a "
                             "model, to find, compare and plot. IDs may be shortened to any "
@@ -117,11 +118,14 @@ def runs_plot(
     out: str = option(None, help="Write the chart to this .png or .svg file instead (needs "
                       "pip install 'rnnlm[plot]').", shown="draw in the terminal",
                       metavar="FILE"),
+    force: bool = force_option(),
 ):
     """Learning curves of several runs in one chart, in the terminal or as a picture."""
     from .. import plot
     from ..runs import curve
 
+    if out is not None:
+        check_output(out, force=force)
     log = _log()
     found = [log.get(r) for r in runs]
     series, nothing = [], []

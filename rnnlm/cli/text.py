@@ -12,7 +12,8 @@ import typer
 from .. import display, runs
 from ..errors import DataError, UsageError
 from ..gates import DEFAULT_TOP
-from .app import app, examples, log_finished, log_option, option
+from ..files import check_output
+from .app import app, examples, force_option, log_finished, log_option, option
 
 
 @app.command("eval", epilog=examples(
@@ -67,10 +68,15 @@ def _read_stdin():
     """All of stdin as text, one trailing newline removed (as `$(...)` would remove it)."""
     if sys.stdin is None:                     # closed (`<&-`): nothing to read
         return ""
+    # Bytes, decoded here: a C locale would let bad bytes through as surrogates otherwise.
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else \
+        sys.stdin.read().encode("utf-8", "surrogateescape")
+    if (nul := data.find(b"\x00")) >= 0:
+        raise DataError(f"stdin looks binary (NUL byte at offset {nul}): give plain text")
     try:
-        text = sys.stdin.read()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"stdin is not valid {e.encoding}: bad byte at offset {e.start}") from None
+        raise DataError(f"stdin is not valid UTF-8: bad byte at offset {e.start}") from None
     return text[:-1] if text.endswith("\n") else text
 
 
@@ -191,6 +197,7 @@ def inspect_gates(
                            "saturation (share of values < 0.1 and > 0.9) per layer, and for an "
                            "LSTM how many units keep their cell (f > 0.9) per token; with "
                            "--json as one object."),
+    force: bool = force_option(),
 ):
     """Show what the gates do, token by token: a heatmap of units over the text.
 
@@ -200,6 +207,11 @@ def inspect_gates(
 
     from .. import gates
 
+    if csv is not None and html is not None and csv.resolve() == html.resolve():
+        raise UsageError(f"--csv and --html name the same file '{csv}': give two paths")
+    for out, flag in ((csv, "--csv"), (html, "--html")):
+        if out is not None:
+            check_output(out, force=force, reads=(_model_path(model),), flag=flag)
     if text == "-":
         text = _read_stdin()
     record = gates.record(_model_path(model), text, on_warning=display.print_warning)

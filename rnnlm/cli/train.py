@@ -1,12 +1,14 @@
 """`rnnlm train`: its options come from the settings declared in config.py, one per setting."""
 
 import inspect
+import os
 from pathlib import Path
 
 import typer
 
 from .. import display
 from ..config import SETTINGS, SETTINGS_BY_NAME, read_config_file
+from ..errors import UsageError
 from .app import app, examples, log_option, option
 
 MODEL_PANEL, TRAIN_PANEL = "Model settings", "Training settings"
@@ -63,6 +65,9 @@ def train(
     from ..training import train as run_training
 
     given = {k: v for k, v in settings.items() if v is not None}
+    if config is not None and out is not None and out.exists() and config.exists() and \
+            os.path.samefile(config, out):
+        raise UsageError(f"--out '{out}' is the --config file: choose another --out")
     settings = read_config_file(config) if config is not None else {}
     settings.update({k: SETTINGS_BY_NAME[k].parse(v) if SETTINGS_BY_NAME[k].parse else v
                      for k, v in given.items()})     # --max-time 30m -> 1800.0

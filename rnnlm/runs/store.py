@@ -326,19 +326,20 @@ class _transaction:
 _JSON_COLUMNS = ("command", "settings", "corpus", "machine", "metrics", "results")
 
 
-def _decode(text, path):
+def _decode(text, path, run_id):
     try:
         return json.loads(text) if text is not None else None
     except ValueError:
-        raise LogError(f"runs log '{path}' is damaged (a value is not JSON): remove the run "
-                       f"with 'rnnlm runs delete', or the file") from None
+        raise LogError(f"runs log '{path}' is damaged (run {run_id} holds a value that is not "
+                       f"JSON): remove the run with 'rnnlm runs delete {run_id}', or the "
+                       f"file") from None
 
 
 def _run(row, path):
     """A row of runs -> the run as a dict (JSON columns decoded, a dead running run killed)."""
     run = dict(row)
     for key in _JSON_COLUMNS:
-        run[key] = _decode(run[key], path)
+        run[key] = _decode(run[key], path, run["id"])
     if run["status"] == "running" and not _alive(run["pid"], run["host"], run["pid_start"]):
         run["status"] = "killed"
     for key in ("seq", "pid", "host", "pid_start"):
@@ -411,14 +412,16 @@ class RunsLog:
     def events(self, ref):
         run_id = self.resolve(ref)
         rows = self._query("SELECT event FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [_decode(r["event"], self.path) for r in rows]
+        return [_decode(r["event"], self.path, run_id) for r in rows]
 
     def delete(self, refs):
         """Remove runs and their events from the log (never a checkpoint) -> their ids. A run
         still running is refused: its process would go on writing to it."""
         ids = list(dict.fromkeys(self.resolve(r) for r in refs))
-        for run_id in ids:
-            if self.get(run_id)["status"] == "running":
+        for run_id in ids:          # its columns are not decoded: a damaged run goes too
+            row = self._query("SELECT status, pid, host, pid_start FROM runs WHERE id = ?",
+                              (run_id,))[0]
+            if row["status"] == "running" and _alive(row["pid"], row["host"], row["pid_start"]):
                 raise UsageError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
                                  f"kill its process), then delete it")
         try:
