@@ -50,6 +50,13 @@ def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
     return path
 
 
+def is_read(path, reads):
+    """True when ``path`` exists and is one of the files ``reads`` (None and "-" skipped)."""
+    return Path(path).exists() and any(
+        source is not None and str(source) != "-" and Path(source).exists() and
+        os.path.samefile(path, source) for source in reads)
+
+
 def check_output(path, *, force=False, reads=(), flag="--out"):
     """Fail before any work if ``path`` could not or should not be written: it is one of the
     files the command ``reads`` (never, whatever ``force`` says: it would destroy its own
@@ -57,12 +64,9 @@ def check_output(path, *, force=False, reads=(), flag="--out"):
     path = Path(path)
     if str(path) == "-":
         raise UsageError(f"{flag} '-': rnnlm writes this to a file, not to stdout; give a path")
+    if is_read(path, reads):
+        raise UsageError(f"{flag} '{path}' is a file being read: write to another path")
     if path.exists():
-        for source in reads:
-            if source is not None and str(source) != "-" and Path(source).exists() and \
-                    os.path.samefile(path, source):
-                raise UsageError(f"{flag} '{path}' is a file being read: write to "
-                                 "another path")
         if path.is_dir():
             raise RnnlmError(f"{flag} '{path}' is a directory: give a file path")
         if not force:

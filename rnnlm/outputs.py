@@ -2,11 +2,11 @@
 (X.last.npz) beside it, checked before training starts and locked while it runs."""
 
 import fcntl
-import os
 import tempfile
 from pathlib import Path
 
 from .errors import RnnlmError, UsageError
+from .files import is_read
 
 
 def default_out(corpus_name, cell):
@@ -54,8 +54,7 @@ class OutputSlot:
         an existing model, or over the later state of the checkpoint it resumes, without
         ``force``."""
         for path in (self.out, self.last):
-            if path.exists() and any(r is not None and str(r) != "-" and Path(r).exists() and
-                                     os.path.samefile(path, r) for r in reads):
+            if is_read(path, reads):
                 raise UsageError(f"--out '{self.out}' would write over '{path}', which this "
                                  f"training reads: choose another --out")
         directory = self.out.parent
@@ -74,12 +73,10 @@ class OutputSlot:
         if self.out.exists() and not force and not resuming_this:
             raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
                              f"--resume {self.last} to continue it")
-        resumed_here = self.resume is not None and self.last.exists() and \
-            os.path.samefile(self.resume, self.last)
-        if self.last.exists() and not force and not resumed_here:
-            # resuming X.npz (the best model) would replay over the later X.last.npz
-            raise RnnlmError(f"'{self.last}' exists and holds a later state: --resume "
-                             f"{self.last} to continue it, or pass --force to overwrite it")
+        if self.last.exists() and not force and not is_read(self.last, [self.resume]):
+            # e.g. resuming X.npz (the best model) would replay over the later X.last.npz
+            raise RnnlmError(f"'{self.last}' exists: --resume {self.last} to continue that "
+                             f"training, or pass --force to overwrite it")
 
     def __enter__(self):
         path = self.out.with_name(f".{self.out.name}.lock")

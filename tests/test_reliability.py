@@ -60,6 +60,7 @@ def assets(tmp_path_factory):
     plain = rnnlm.load(d / "good.npz")
     rnnlm.save(d / "plain.npz", plain.model, plain.vocab)        # no training state in it
     good = (d / "good.npz").read_bytes()
+    (d / "orphan.last.npz").write_bytes((d / "good.last.npz").read_bytes())   # interrupted early
     (d / "truncated.npz").write_bytes(good[: len(good) // 2])
     (d / "random.npz").write_bytes(np.random.default_rng(0).bytes(4096))
     np.savez(d / "foreign.npz", weights=np.zeros(3))
@@ -156,7 +157,9 @@ CASES = [
     ("probe chart exists", "probe {a}/good.npz --out {a}/chart.svg", 1, ["chart.svg", "--force"]),
     ("export to stdout", "export {a}/good.npz -", 2, ["'-'", "file"]),
     ("resume over a later state", "train {a}/good.txt --resume {a}/good.npz --epochs 2", 1,
-     ["good.last.npz", "later state"]),
+     ["good.last.npz", "--resume", "--force"]),
+    ("an interrupted run's state", "train {a}/good.txt --out {a}/orphan.npz", 1,
+     ["orphan.last.npz", "--resume", "--force"]),
     ("resume a spent budget", "train {a}/good.txt --resume {a}/good.last.npz --out {a}/b.npz", 2,
      ["good.last.npz", "--epochs"]),
     ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
