@@ -39,6 +39,7 @@ class OutputSlot:
         self.last = last_path(self.out)
         self.resume = resume
         self._lock_file = None
+        self._replaces = False      # --force over another training's X.npz: removed on entry
 
     @classmethod
     def choose(cls, out, resume, corpus_name, cell):
@@ -73,6 +74,7 @@ class OutputSlot:
         if self.out.exists() and not force and not resuming_this:
             raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
                              f"--resume {self.last} to continue it")
+        self._replaces = self.out.exists() and not resuming_this
         if self.last.exists() and not force and not is_read(self.last, [self.resume]):
             # e.g. resuming X.npz (the best model) would replay over the later X.last.npz
             raise RnnlmError(f"'{self.last}' exists: --resume {self.last} to continue that "
@@ -87,6 +89,10 @@ class OutputSlot:
             self._lock_file.close()
             raise RnnlmError(f"another training is writing '{self.out}' right now; "
                              f"choose another --out or wait for it") from None
+        if self._replaces:
+            # The old model goes now, not at the first validation: a run stopped before it
+            # must not leave another training's X.npz beside its own X.last.npz.
+            self.out.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc):

@@ -73,6 +73,22 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, small_corpus):
     assert straight.optimizer_state.keys() == split.optimizer_state.keys()
 
 
+def test_force_makes_the_output_this_runs_even_if_it_stops_before_validating(tmp_path,
+                                                                             small_corpus):
+    small = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8, epochs=1,
+                 progress=False)
+    train(small_corpus, out=tmp_path / "m.npz", cell="gru", **small)
+
+    def interrupt_at(event):
+        if event["event"] == "progress" and event["step"] == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(TrainingInterrupted):
+        train(small_corpus, out=tmp_path / "m.npz", force=True, cell="lstm",
+              callback=interrupt_at, **small)
+    assert not (tmp_path / "m.npz").exists()          # not the GRU beside the LSTM's state
+    assert load(tmp_path / "m.last.npz").config["model"]["cell"] == "lstm"
+
+
 def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, small_corpus):
     """Interrupted by SIGINT in the middle of the averaged stretch, then resumed on the command
     line: the same parameters, optimizer state and average as a run that was never stopped."""
