@@ -266,8 +266,10 @@ def _chunks(path: Path, encoding: str, shown: str | None = None) -> Iterator[tup
                         f"file '{shown}' is not valid {encoding}: bad byte at offset "
                         f"{offset - pending + e.start}; pass --encoding (e.g. latin-1)") from None
                 except UnicodeError as e:         # e.g. UTF-16 without its byte-order mark
-                    raise DataError(f"file '{shown}' is not valid {encoding} ({e}); pass "
-                                    f"another --encoding (utf-16-le, utf-16-be)") from None
+                    hint = "; if it is UTF-16 without a byte-order mark, pass --encoding " \
+                        "utf-16-le or utf-16-be" if "16" in encoding else ""
+                    raise DataError(f"file '{shown}' is not valid {encoding} ({e}){hint}") \
+                        from None
                 if wide and "\x00" in text:
                     raise DataError(f"file '{shown}' looks binary (it contains NUL characters)")
                 if first and text:

@@ -72,15 +72,20 @@ def check_output(path, *, force=False, reads=(), flag="--out"):
         if not force:
             raise RnnlmError(f"'{path}' exists: pass --force to overwrite it, or choose "
                              f"another {flag}")
-    directory = path.parent
+    check_directory(path.parent, flag)
+
+
+def check_directory(directory, flag="--out"):
+    """The directory an output goes to exists and takes a new file, or one RnnlmError."""
+    directory = Path(directory)
     if not directory.is_dir():
-        raise RnnlmError(f"directory '{directory}' of {flag} '{path}' does not exist: create it "
-                         "or choose another path")
+        raise RnnlmError(f"output directory '{directory}' does not exist: create it or choose "
+                         f"another {flag}")
     try:                                        # os.access says yes to root everywhere
         tempfile.TemporaryFile(dir=directory).close()
     except OSError as e:
-        raise RnnlmError(f"cannot write in directory '{directory}' ({e.strerror}): choose "
-                         f"another {flag}") from None
+        raise RnnlmError(f"cannot write in output directory '{directory}' ({e.strerror}): "
+                         f"choose another {flag}") from None
 
 
 def _fsync_directory(directory):

@@ -51,10 +51,7 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     The model's training flag is restored afterwards; its carried state is generation's (reset at
     the start, left as the last step made it).
     """
-    _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples)
-    if random_seed is not None and (isinstance(random_seed, bool) or
-                                    not isinstance(random_seed, Integral) or random_seed < 0):
-        raise UsageError(f"--random-seed must be an integer >= 0, got {random_seed}")
+    _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples, random_seed)
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
@@ -72,14 +69,15 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
 
 # --- options, model, seed ---------------------------------------------------------------------
 
-def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples):
+def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples, random_seed):
     """Each bad value or combination -> one-line UsageError naming the CLI option."""
     if not 0 < temperature < math.inf:          # written so that NaN fails too
         raise UsageError(f"--temperature must be > 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
         raise UsageError(f"--top-p must be in (0, 1], got {top_p}")
     for option, value, least in (("--top-k", top_k, 1), ("--length", length, 0),
-                                 ("--num-samples", num_samples, 1), ("--beam", beam, 1)):
+                                 ("--num-samples", num_samples, 1), ("--beam", beam, 1),
+                                 ("--random-seed", random_seed, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)
                                   or value < least):
             raise UsageError(f"{option} must be an integer >= {least}, got {value}")

@@ -158,8 +158,8 @@ def export_torch(checkpoint, path, layout="torch", force=False):
     own names; the only way for a GRU). An existing ``path`` is refused unless ``force``.
     """
     from .checkpoint import Checkpoint, load
-    _check_out(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint, path,
-               force)
+    source = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
+    check_output(path, force=force, reads=(source,), flag="OUT")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load(checkpoint)
     return write(path, ckpt.model.config, ckpt.model.params, ckpt.vocab, layout)
 
@@ -522,11 +522,6 @@ def import_torch(path, out, vocab=None, level=None, cell=None, force=False):
     An existing ``out`` is refused unless ``force`` (never the input itself).
     """
     from .checkpoint import save
-    _check_out(path, out, force)
+    check_output(out, force=force, reads=(path, vocab), flag="OUT")
     config, params, vocabulary = read(path, vocab, level, cell)
     return save(out, build(config, params), vocabulary, meta={"imported_from": str(path)})
-
-
-def _check_out(source, out, force):
-    """Never write over the file being read; over another existing file only with force."""
-    check_output(out, force=force, reads=(source,), flag="OUT")

@@ -1,5 +1,7 @@
 """LanguageModel: embedding -> stacked recurrent layers -> output layer -> softmax loss."""
 
+import dataclasses
+import math
 import os
 from contextlib import contextmanager
 
@@ -38,7 +40,6 @@ class LanguageModel:
         """``settings``: the fields of ModelConfig (cell="lstm", num_layers=2, embed_size=200,
         hidden_size=200, dropout=0.0, ..., dtype="float32", seed=0), by keyword."""
         self.config = ModelConfig(vocab_size, **settings)
-        check_fits_memory(self.config)
         self.dtype = np.dtype(self.config.dtype)
         self.rng = np.random.default_rng(self.config.seed)  # parameters, then dropout masks
         self.params = self._init_params()
@@ -202,11 +203,13 @@ class LanguageModel:
 
 
 def check_fits_memory(c):
-    """A model too large for this machine -> one RnnlmError, before anything is allocated (or
-    a loop over 10^20 layers begins). Counted as a full softmax, at least what training holds:
-    parameters, gradients and the optimizer's state, three copies."""
-    G, E, H, V = RECURRENT_LAYERS[c.cell].blocks, c.embed_size, c.hidden_size, c.vocab_size
-    count = V * E + G * H * (E + H + 1) + (c.num_layers - 1) * G * H * (2 * H + 1) + H * V + V
+    """A model too large to train on this machine -> one RnnlmError, before anything is
+    allocated (or a loop over 10^20 layers begins). Training holds at least three copies of
+    the parameters: themselves, their gradients and the optimizer's state."""
+    one_layer = dataclasses.replace(c, num_layers=1)        # the layers above it: alike
+    G, H = RECURRENT_LAYERS[c.cell].blocks, c.hidden_size
+    count = sum(math.prod(shape) for shape in param_shapes(one_layer).values()) + \
+        (c.num_layers - 1) * G * H * (2 * H + 1)
     need = 3 * count * np.dtype(c.dtype).itemsize
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -2,11 +2,10 @@
 (X.last.npz) beside it, checked before training starts and locked while it runs."""
 
 import fcntl
-import tempfile
 from pathlib import Path
 
 from .errors import RnnlmError, UsageError
-from .files import is_read
+from .files import check_directory, is_read
 
 
 def default_out(corpus_name, cell):
@@ -40,6 +39,7 @@ class OutputSlot:
         self.resume = resume
         self._lock_file = None
         self._replaces = False      # --force over another training's X.npz: removed on entry
+        self._make_directory = False
 
     @classmethod
     def choose(cls, out, resume, corpus_name, cell):
@@ -59,18 +59,11 @@ class OutputSlot:
                 raise UsageError(f"--out '{self.out}' would write over '{path}', which this "
                                  f"training reads: choose another --out")
         directory = self.out.parent
-        if not directory.is_dir():
-            if directory == Path("models") and not directory.exists():
-                directory.mkdir()                   # the default place is ours to create
-            else:
-                raise RnnlmError(f"output directory '{directory}' does not exist: create it "
-                                 f"or choose another --out")
-        try:                                        # os.access says yes to root everywhere
-            tempfile.TemporaryFile(dir=directory).close()
-        except OSError as e:
-            raise RnnlmError(f"cannot write in output directory '{directory}' "
-                             f"({e.strerror}): choose another --out") from None
-        resuming_this = self.resume is not None and out_for_resume(self.resume) == self.out
+        # The default place is ours to create, but only once every check has passed (__enter__)
+        self._make_directory = directory == Path("models") and not directory.exists()
+        check_directory(Path(".") if self._make_directory else directory)
+        resuming_this = self.resume is not None and \
+            Path(out_for_resume(self.resume)).resolve() == self.out.resolve()
         if self.out.exists() and not force and not resuming_this:
             raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
                              f"--resume {self.last} to continue it")
@@ -81,6 +74,8 @@ class OutputSlot:
                              f"training, or pass --force to overwrite it")
 
     def __enter__(self):
+        if self._make_directory:
+            self.out.parent.mkdir(exist_ok=True)
         path = self.out.with_name(f".{self.out.name}.lock")
         self._lock_file = open(path, "w")
         try:

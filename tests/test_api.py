@@ -49,7 +49,7 @@ def test_char_level_evaluation_reports_bits_per_character(tmp_path, small_corpus
 
 def test_eval_counts_unknown_words_among_the_tokens_it_predicts(tmp_path):
     """unk and unk_rate share the denominator of "tokens": the predicted tokens, which leave
-    out each stream's first; a literal <unk> of the vocabulary is not unknown."""
+    out the first and those left over by equal streams; a literal <unk> is not unknown."""
     ckpt = rnnlm.load(rnnlm.checkpoint.default_model_path())
     assert "<unk>" in ckpt.vocab and "zzz" not in ckpt.vocab
     path = tmp_path / "u.txt"

@@ -211,7 +211,6 @@ def test_directory_without_one_training_file_is_a_data_error_naming_it(tmp_path)
         load_corpus(d)
 
 
-
 def test_a_split_that_is_not_a_readable_file_is_a_data_error_not_skipped(tmp_path):
     d = corpus_dir(tmp_path, "a b\n", name="odd")
     (d / "odd.valid.txt").mkdir()

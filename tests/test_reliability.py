@@ -61,6 +61,11 @@ def assets(tmp_path_factory):
     rnnlm.save(d / "plain.npz", plain.model, plain.vocab)        # no training state in it
     good = (d / "good.npz").read_bytes()
     (d / "orphan.last.npz").write_bytes((d / "good.last.npz").read_bytes())   # interrupted early
+    rnnlm.train(d / "good.txt", out=d / "timed.npz", progress=False, num_layers=1,
+                embed_size=8, hidden_size=8, max_time=0.001, batch_size=4, bptt=5)
+    rnnlm.export_torch(d / "good.npz", d / "good.safetensors")
+    (d / "vocab.txt").write_text("\n".join(rnnlm.load(d / "good.npz").vocab.tokens) + "\n")
+    (d / "dir.svg").mkdir()
     (d / "truncated.npz").write_bytes(good[: len(good) // 2])
     (d / "random.npz").write_bytes(np.random.default_rng(0).bytes(4096))
     np.savez(d / "foreign.npz", weights=np.zeros(3))
@@ -160,8 +165,17 @@ CASES = [
      ["good.last.npz", "--resume", "--force"]),
     ("an interrupted run's state", "train {a}/good.txt --out {a}/orphan.npz", 1,
      ["orphan.last.npz", "--resume", "--force"]),
-    ("resume a spent budget", "train {a}/good.txt --resume {a}/good.last.npz --out {a}/b.npz", 2,
-     ["good.last.npz", "--epochs"]),
+    ("resume a spent budget", "train {a}/good.txt --resume {a}/good.last.npz --out models/b.npz",
+     2, ["good.last.npz", "--epochs"]),
+    ("resume a spent time", "train {a}/good.txt --resume {a}/timed.last.npz --out {a}/t.npz", 2,
+     ["timed.last.npz", "--max-time"]),
+    ("import over its vocab",
+     "import {a}/good.safetensors {a}/vocab.txt --vocab {a}/vocab.txt --force", 2,
+     ["vocab.txt", "being read"]),
+    ("runs plot over a file", "runs plot last --out {a}/chart.svg", 1, ["chart.svg", "--force"]),
+    ("runs plot not a picture", "runs plot last --out {a}/good.txt", 2, ["good.txt", ".svg"]),
+    ("chart onto a directory", "gradients {a}/good.npz --out {a}/dir.svg --force", 1,
+     ["dir.svg", "directory"]),
     ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
     ("infinite lr", "train {a}/good.txt --lr inf", 2, ["--lr", "finite"]),
     ("huge init scale", "train {a}/good.txt --init-scale 1e300", 2, ["--init-scale"]),

@@ -406,5 +406,12 @@ def test_plot_writes_a_picture_or_names_the_extra(tmp_path, home, tiny_corpus):
     pytest.importorskip("matplotlib")
     run_cli("runs", "plot", "last", "--out", tmp_path / "c.svg", cwd=tmp_path, env=home)
     assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
+    (tmp_path / "c.svg").write_text("mine")                     # replaced only with --force
+    again = run_cli("runs", "plot", "last", "--out", tmp_path / "c.svg", cwd=tmp_path, env=home,
+                    check=False)
+    assert again.returncode == 1 and (tmp_path / "c.svg").read_text() == "mine"
+    run_cli("runs", "plot", "last", "--out", tmp_path / "c.svg", "--force", cwd=tmp_path,
+            env=home)
+    assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
     run_cli("runs", "plot", "last", "--out", tmp_path / "c.png", cwd=tmp_path, env=home)
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -125,6 +126,8 @@ def runs_plot(
     from ..runs import curve
 
     if out is not None:
+        if Path(out).suffix.lower() not in plot.PICTURE_TYPES:
+            raise UsageError(f"--out '{out}': write a .png or .svg file")
         check_output(out, force=force)
     log = _log()
     found = [log.get(r) for r in runs]

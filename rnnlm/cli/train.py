@@ -48,7 +48,7 @@ def train(
                        "as X.last.npz.", shown="models/<corpus>-<cell>.npz"),
     resume: Path = option(None, help="Continue from a checkpoint (X.last.npz).",
                           shown="a new training"),
-    force: bool = option(False, "--force", help="Overwrite an existing --out."),
+    force: bool = option(False, "--force", help="Overwrite an existing --out and its X.last.npz."),
     config: Path = option(None, help="Settings from a TOML file of setting = value (keys as "
                           "the flags: embed-size = 200).", shown="none"),
     json_lines: bool = option(False, "--json", help="One JSON object per event on stdout."),

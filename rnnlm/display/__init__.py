@@ -24,7 +24,7 @@ from .. import gates as _gates
 # Off a terminal, output goes to a file or a pipe, which has no width to fit: a table is
 # printed whole there, so that a script's grep or awk meets every column and no folded cell.
 # COLUMNS, where set, still gives the width.
-_UNBOUNDED = 1 << 14
+UNBOUNDED = 1 << 14
 
 
 def stdout_console(fit=False):
@@ -32,7 +32,7 @@ def stdout_console(fit=False):
     Rich's 80), as the gate heatmap's blocks of tokens need."""
     console = Console(highlight=False, soft_wrap=True)
     if not (fit or console.is_terminal or "COLUMNS" in os.environ):
-        console.width = _UNBOUNDED
+        console.width = UNBOUNDED
     return console
 
 

@@ -10,7 +10,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from . import _duration, _num, model_shape, stdout_console
+from . import UNBOUNDED, _duration, _num, model_shape, stdout_console
 
 
 def _bytes(n):
@@ -78,7 +78,7 @@ def print_models(records, json_lines=False, console=None):
         return
     rows, columns = [_cells(r) for r in records], list(LISTING)
     table = _listing(rows, columns)
-    unbounded = console.options.update(max_width=1 << 16)   # the width it wants, not the space
+    unbounded = console.options.update(max_width=UNBOUNDED)  # the width it wants, not the space
     for name in DROPPED_FIRST:
         if Measurement.get(console, unbounded, table).maximum <= console.width:
             break
