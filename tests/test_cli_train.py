@@ -89,6 +89,16 @@ def test_force_makes_the_output_this_runs_even_if_it_stops_before_validating(tmp
     assert load(tmp_path / "m.last.npz").config["model"]["cell"] == "lstm"
 
 
+def test_a_resume_into_its_own_output_however_the_path_is_spelled(tmp_path, small_corpus,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    small = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8,
+                 progress=False)
+    train(small_corpus, out="m.npz", epochs=1, **small)
+    result = train(small_corpus, resume="m.last.npz", out=tmp_path / "m.npz", epochs=2, **small)
+    assert load(result.last).meta["train_state"]["epoch"] == 2
+
+
 def test_resume_is_exact_with_weight_drop_word_dropout_and_averaging(tmp_path, small_corpus):
     """Interrupted by SIGINT in the middle of the averaged stretch, then resumed on the command
     line: the same parameters, optimizer state and average as a run that was never stopped."""
