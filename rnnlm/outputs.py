@@ -49,6 +49,13 @@ class OutputSlot:
                                                                                cell)
         return cls(out, resume)
 
+    @property
+    def resumes_itself(self):
+        """A resume into the output it continues (X.last.npz -> X.npz), however the paths
+        are spelled; another --out is a branch."""
+        return self.resume is not None and \
+            Path(out_for_resume(self.resume)).resolve() == self.out.resolve()
+
     def check(self, force, reads=()):
         """Fail now, not after an epoch, if the checkpoints could not be written, or should
         not be: over a file the training ``reads`` (its corpus, whatever ``force`` says), over
@@ -62,12 +69,10 @@ class OutputSlot:
         # The default place is ours to create, but only once every check has passed (__enter__)
         self._make_directory = directory == Path("models") and not directory.exists()
         check_directory(Path(".") if self._make_directory else directory)
-        resuming_this = self.resume is not None and \
-            Path(out_for_resume(self.resume)).resolve() == self.out.resolve()
-        if self.out.exists() and not force and not resuming_this:
+        if self.out.exists() and not force and not self.resumes_itself:
             raise RnnlmError(f"'{self.out}' exists: pass --force to overwrite it, or "
                              f"--resume {self.last} to continue it")
-        self._replaces = self.out.exists() and not resuming_this
+        self._replaces = self.out.exists() and not self.resumes_itself
         if self.last.exists() and not force and not is_read(self.last, [self.resume]):
             # e.g. resuming X.npz (the best model) would replay over the later X.last.npz
             raise RnnlmError(f"'{self.last}' exists: --resume {self.last} to continue that "

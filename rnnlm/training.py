@@ -191,15 +191,13 @@ class Trainer:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.state.lr = self.cfg.learning_rate
-            if self.out.resolve() != Path(out_for_resume(resume)).resolve():
+            if not self.slot.resumes_itself:
                 self._check_budget_left(resume)     # a branch that would write no model
         self.lr = self.opt.lr           # the schedule's lr of the last step, as events report it
         # A training resumed into its own output goes on under its id; a branch (another
         # --out) or a checkpoint without an id is a run of its own.
         saved_id = ckpt.meta.get("run_id") if ckpt is not None else None
-        continues = (saved_id is not None and
-                     Path(out_for_resume(resume)).resolve() == self.out.resolve())
-        self.run_id = saved_id if continues else run_id
+        self.run_id = saved_id if saved_id is not None and self.slot.resumes_itself else run_id
         self.resumed = resume
 
     # --- setting up ------------------------------------------------------------------------

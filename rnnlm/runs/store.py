@@ -335,13 +335,18 @@ def _decode(text, path, run_id):
                        f"file") from None
 
 
+def _status(row):
+    """A row's status, "killed" for a running run whose process is gone."""
+    dead = row["status"] == "running" and not _alive(row["pid"], row["host"], row["pid_start"])
+    return "killed" if dead else row["status"]
+
+
 def _run(row, path):
     """A row of runs -> the run as a dict (JSON columns decoded, a dead running run killed)."""
     run = dict(row)
     for key in _JSON_COLUMNS:
         run[key] = _decode(run[key], path, run["id"])
-    if run["status"] == "running" and not _alive(run["pid"], run["host"], run["pid_start"]):
-        run["status"] = "killed"
+    run["status"] = _status(row)
     for key in ("seq", "pid", "host", "pid_start"):
         del run[key]
     run["metrics"] = run["metrics"] or {}
@@ -421,7 +426,7 @@ class RunsLog:
         for run_id in ids:          # its columns are not decoded: a damaged run goes too
             row = self._query("SELECT status, pid, host, pid_start FROM runs WHERE id = ?",
                               (run_id,))[0]
-            if row["status"] == "running" and _alive(row["pid"], row["host"], row["pid_start"]):
+            if _status(row) == "running":
                 raise UsageError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
                                  f"kill its process), then delete it")
         try:
