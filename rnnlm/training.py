@@ -43,10 +43,12 @@ MAX_BAD_STEPS = 5           # non-finite steps in a row before training gives up
 
 
 class TrainingInterrupted(RnnlmError):
-    """SIGINT or SIGTERM: the last checkpoint was saved; exit 128 + signal number."""
+    """SIGINT or SIGTERM, or SIGPIPE for a listener whose pipe was closed (``rnnlm train
+    --json | head``): the last checkpoint was saved; exit 128 + signal number."""
 
     def __init__(self, signum, last):
-        super().__init__(f"interrupted by {signal.Signals(signum).name}; "
+        cause = " (the reader of its output went away)" if signum == signal.SIGPIPE else ""
+        super().__init__(f"interrupted by {signal.Signals(signum).name}{cause}; "
                          f"saved '{last}' (continue with --resume {last})")
         self.exit_code = 128 + signum
         self.last = last
@@ -241,10 +243,19 @@ class Trainer:
 
     # --- events and checkpoints ------------------------------------------------------------
     def emit(self, event, **fields):
-        """Every listener gets every event, each with the run's id (None when unnamed)."""
+        """Every listener gets every event, each with the run's id (None when unnamed).
+
+        A listener whose pipe was closed (BrokenPipeError) hears no more, and the run stops
+        after this step as it does on a signal, its state saved: SIGPIPE would have killed the
+        process with the work of the epoch unsaved."""
         record = {"event": event, **fields, "run_id": self.run_id}
         for listener in self.listeners:
-            listener(record)
+            try:
+                listener(record)
+            except BrokenPipeError:
+                self.listeners = tuple(f for f in self.listeners if f is not listener)
+                if self._signal is None:
+                    self._signal = signal.SIGPIPE
 
     def _where(self):
         """The position fields of the events that end a run."""

@@ -2,7 +2,10 @@
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -144,3 +147,15 @@ def test_heatmap_csv_and_html_from_one_run(models):
     run_cli("inspect-gates", "--model", models / "lstm.npz", "Tom .", "--csv", models / "g.csv",
             "--force", cwd=models)
     assert len(list(csv.reader((models / "g.csv").open()))) - 1 == 2 * layers * gates * units
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`rnnlm generate ... | head -c 10`: exit 0, nothing on stderr, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "generate", "--seed", "",
+                             "--length", "30000", "--no-stop", "--no-log"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert len(proc.stdout.read(10)) == 10
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and stderr == ""

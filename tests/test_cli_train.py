@@ -272,3 +272,31 @@ def test_a_signal_saves_the_last_checkpoint_and_resume_goes_on(tmp_path, small_c
                    "--resume", tmp_path / "m.last.npz", "--json", cwd=tmp_path)
     first_step = json_events(proc.stdout)[0]["step"]
     assert first_step == stopped_at + 1        # log-every 1 came back with the checkpoint
+
+
+def test_a_closed_output_pipe_stops_training_with_its_state_saved(tmp_path, small_corpus):
+    """`rnnlm train --json | head -1`: the reader goes away. The run stops as on a signal
+    (SIGPIPE, exit 141), its state saved and resumable, one line on stderr and no traceback;
+    the runs log says interrupted."""
+    home = tmp_path / "home"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY,
+                             "--epochs", "50", "--log-every", "1", "--json",
+                             "--out", str(tmp_path / "m.npz")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO),
+                                                RNNLM_HOME=str(home)))
+    read = json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, stderr
+    last = tmp_path / "m.last.npz"
+    assert stderr.splitlines() == [f"rnnlm: warning: interrupted by SIGPIPE (the reader of its "
+                                   f"output went away); saved '{last}' (continue with "
+                                   f"--resume {last})"]
+    stopped = load(last).meta["train_state"]
+    assert read["step"] < stopped["step"] and stopped["epoch"] < 50
+    runs = json_events(run_cli("runs", "--json", cwd=tmp_path, env={"RNNLM_HOME": home}).stdout)
+    assert [r["status"] for r in runs] == ["interrupted"]
+    proc = run_cli("train", small_corpus, "--epochs", str(stopped["epoch"] + 1), "--resume",
+                   last, "--json", cwd=tmp_path)
+    assert json_events(proc.stdout)[0]["step"] == stopped["step"] + 1

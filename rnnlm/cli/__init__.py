@@ -8,6 +8,7 @@ Errors rnnlm expects (RnnlmError) and usage errors Typer finds become one line o
 ``rnnlm: error: ...``, and exit 2 (bad usage) or 1 (bad files, data, checkpoints).
 """
 
+import os
 import sys
 
 import typer
@@ -15,7 +16,7 @@ import typer
 from .. import display
 from ..errors import RnnlmError
 from . import gradients, interop, models, probe, runs, text, train  # noqa: F401  (registers)
-from .app import _TyperUsageError, app
+from .app import OutputClosed, _TyperUsageError, app
 
 __all__ = ["app", "main"]
 
@@ -41,10 +42,23 @@ def main():
         code = 2
     except typer.Abort:
         code = 130
-    except BrokenPipeError:
+    except OutputClosed:
         code = 0         # `rnnlm ... | head` closed the pipe: not an error
     except MemoryError as e:
         display.print_error(f"not enough memory: {e or 'an allocation failed'}; ask for less "
                             f"(smaller sizes, fewer samples, a shorter --length)")
         code = 1
+    _flush_stdout()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _flush_stdout():
+    """Flush stdout now; if its reader has gone, point it at /dev/null so that Python's own
+    flush at exit finds no broken pipe to print a traceback about."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass

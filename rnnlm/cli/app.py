@@ -1,6 +1,7 @@
 """The Typer application every command module registers with, and what they share."""
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 
@@ -14,7 +15,21 @@ def examples(*commands):
 # does not export under one name across versions (click's, or its vendored copy): find it.
 _TyperUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
+class OutputClosed(Exception):
+    """The reader of stdout went away (``rnnlm generate | head``): not an error of rnnlm's."""
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx):
+        # Typer turns a BrokenPipeError into exit 1 with nothing said; main() decides instead
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as e:
+            raise OutputClosed from e
+
+
 app = typer.Typer(
+    cls=_Group,
     name="rnnlm",
     help="Train recurrent language models (Elman RNN, LSTM, GRU) with a NumPy engine, evaluate "
          "their perplexity, generate text and look inside their gates.",

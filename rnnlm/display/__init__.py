@@ -27,10 +27,15 @@ from .. import gates as _gates
 UNBOUNDED = 1 << 14
 
 
+class _StdoutConsole(Console):
+    def on_broken_pipe(self):
+        raise BrokenPipeError      # Rich would exit 1 here; the command line's main decides
+
+
 def stdout_console(fit=False):
     """The console of stdout. ``fit``: off a terminal too, lay out for a width (COLUMNS, else
     Rich's 80), as the gate heatmap's blocks of tokens need."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = _StdoutConsole(highlight=False, soft_wrap=True)
     if not (fit or console.is_terminal or "COLUMNS" in os.environ):
         console.width = UNBOUNDED
     return console
