@@ -211,14 +211,45 @@ def check_fits_memory(c):
     count = sum(math.prod(shape) for shape in param_shapes(one_layer).values()) + \
         (c.num_layers - 1) * G * H * (2 * H + 1)
     need = 3 * count * np.dtype(c.dtype).itemsize
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):       # not a POSIX system that tells
-        return
-    if need > memory:
+    memory, where = memory_limit()
+    if memory is not None and need > memory:
         raise RnnlmError(f"a model of about {count:,} parameters needs {need / 2**30:,.1f} GiB "
-                         f"to train, more than this machine's {memory / 2**30:,.1f} GiB: choose "
+                         f"to train, more than {where} ({memory / 2**30:,.1f} GiB): choose "
                          f"a smaller --embed-size, --hidden-size or --layers")
+
+
+def memory_limit(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
+    """(bytes, whose) this process may use: the machine's physical memory, or less where a
+    cgroup limits it (a container, a CI runner: past its limit the kernel kills the process
+    without a word). (None, None) where the system tells neither."""
+    limits = []
+    try:
+        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                       "this machine's memory"))
+    except (AttributeError, ValueError, OSError):       # not a POSIX system that tells
+        pass
+    # cgroup v2 ("0::/path") and v1 ("N:memory:/path"); inside a container the path may not
+    # exist under the root it sees, whose own file then holds the limit
+    files = [f"{cgroup_root}/memory.max", f"{cgroup_root}/memory/memory.limit_in_bytes"]
+    try:
+        with open(proc_cgroup) as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    files.append(f"{cgroup_root}{path}/memory.max")
+                elif "memory" in controllers.split(","):
+                    files.append(f"{cgroup_root}/memory{path}/memory.limit_in_bytes")
+    except (OSError, ValueError):
+        pass
+    for path in files:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():              # "max" (v2) or a huge number (v1) when unlimited
+            limits.append((int(text), "the memory limit of this process's cgroup"))
+    return min(limits) if limits else (None, None)
 
 
 def param_shapes(c):

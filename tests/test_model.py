@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from rnnlm import LanguageModel, UsageError
+from rnnlm import model as model_module
+from rnnlm.config import ModelConfig
+from rnnlm.errors import RnnlmError
 from rnnlm.layers import Embedding
+from rnnlm.model import check_fits_memory, memory_limit
 
 V = 11
 CELLS = ("rnn", "lstm", "gru")
@@ -230,3 +234,32 @@ def test_backward_after_an_eval_forward_gives_the_training_gradients(tied):
         grads.append({k: g.copy() for k, g in m.grads.items()})
     for name in grads[0]:
         np.testing.assert_array_equal(grads[1][name], grads[0][name])
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_cgroup_memory_limit_below_the_machines_is_the_one_training_checks(
+        tmp_path, monkeypatch, version):
+    """In a container the kernel kills a process past its cgroup's limit without a word:
+    training refuses, in one line, a model that fits the machine but not that limit."""
+    root = tmp_path / "cgroup"
+    if version == "v2":
+        (tmp_path / "self").write_text("0::/job\n")
+        (root / "job").mkdir(parents=True)
+        (root / "job/memory.max").write_text(f"{2**30}\n")
+        (root / "memory.max").write_text("max\n")
+    else:
+        (tmp_path / "self").write_text("5:cpu,cpuacct:/job\n4:memory:/job\n0::/\n")
+        (root / "memory/job").mkdir(parents=True)
+        (root / "memory/job/memory.limit_in_bytes").write_text(f"{2**30}\n")
+        (root / "memory/memory.limit_in_bytes").write_text("9223372036854771712\n")
+    limit, where = memory_limit(root, tmp_path / "self")
+    assert (limit, where) == (2**30, "the memory limit of this process's cgroup")
+    assert memory_limit(tmp_path / "none", tmp_path / "none")[1] == "this machine's memory"
+    assert memory_limit(tmp_path / "none", tmp_path / "none")[0] > 2**30
+
+    monkeypatch.setattr(model_module, "memory_limit", lambda: (limit, where))
+    fits, too_large = (ModelConfig(vocab_size=10_000, hidden_size=h) for h in (1000, 4000))
+    check_fits_memory(fits)             # about 0.3 GiB to train
+    with pytest.raises(RnnlmError, match=r"needs 2\.7 GiB to train, more than the memory "
+                                         r"limit of this process's cgroup \(1\.0 GiB\)"):
+        check_fits_memory(too_large)
