@@ -415,3 +415,41 @@ def test_plot_writes_a_picture_or_names_the_extra(tmp_path, home, tiny_corpus):
     assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
     run_cli("runs", "plot", "last", "--out", tmp_path / "c.png", cwd=tmp_path, env=home)
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_read_only_log_can_still_be_read(tmp_path, small_corpus):
+    """A log the user may not write (made read-only, or another user's) lists and shows its
+    runs; deleting from it is one line, exit 1; a training beside it warns once and goes on."""
+    h = tmp_path / "home"
+    train(small_corpus, tmp_path, {"RNNLM_HOME": h})
+    [run] = runs_json(tmp_path, {"RNNLM_HOME": h})
+    undo = _read_only([*h.iterdir(), h])
+    if undo is None:
+        pytest.skip("no way to make a file read-only for root here (chattr failed)")
+    try:
+        assert runs_json(tmp_path, {"RNNLM_HOME": h}) == [run]
+        shown = run_cli("runs", "show", "last", "--json", cwd=tmp_path, env={"RNNLM_HOME": h})
+        assert json.loads(shown.stdout)["id"] == run["id"]
+        proc = run_cli("runs", "delete", run["id"], cwd=tmp_path, env={"RNNLM_HOME": h},
+                       check=False)
+        assert proc.returncode == 1 and proc.stderr.startswith("rnnlm: error: runs log")
+        assert len(proc.stderr.splitlines()) == 1
+        proc = train(small_corpus, tmp_path, {"RNNLM_HOME": h}, out="n.npz")
+        [warning] = proc.stderr.splitlines()
+        assert "not logged" in warning and (tmp_path / "n.npz").exists()
+    finally:
+        undo()
+    assert runs_json(tmp_path, {"RNNLM_HOME": h}) == [run]
+
+
+def test_a_home_that_is_a_file_is_named(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("not a directory\n")
+    proc = run_cli("runs", cwd=tmp_path, env={"RNNLM_HOME": home}, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"rnnlm: error: runs log '{home}/runs.db': '{home}' is a file, not " \
+        f"a directory; point RNNLM_HOME at a directory\n"
+    proc = run_cli("generate", "--seed", "Jenny has", "--length", "3", cwd=tmp_path,
+                   env={"RNNLM_HOME": home})
+    assert proc.stdout and "is a file, not a directory" in proc.stderr
+    assert home.read_text() == "not a directory\n"

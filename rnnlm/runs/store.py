@@ -105,6 +105,9 @@ def connect(path=None, create=True):
     making the directory and the file as needed; else a reader's: None while there is no log
     (no file, or an empty one). Any problem -> LogError."""
     path = Path(path) if path is not None else db_path()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise LogError(f"runs log '{path}': '{path.parent}' is a file, not a directory; "
+                       f"point RNNLM_HOME at a directory")
     if not create and not path.exists():
         return None
     conn = None
@@ -112,11 +115,21 @@ def connect(path=None, create=True):
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         # a reader never creates the file (mode=rw), should it vanish after the check above;
-        # autocommit (isolation_level None): every write says BEGIN IMMEDIATE itself
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode={'rwc' if create else 'rw'}",
-                               uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        # one that may not write reads it as it stands (a log made read-only, or another
+        # user's: WAL needs its -shm file, which only a writer can make)
+        modes = ["rwc"] if create else ["rw", "ro", "ro&immutable=1"]
+        for mode in modes:
+            try:
+                conn = _open(path, mode)
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                break
+            except sqlite3.OperationalError as e:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                if mode == modes[-1] or "locked" in str(e):     # busy: not a read-only log
+                    raise
         conn.execute("PRAGMA foreign_keys = ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA:
             raise LogError(f"runs log '{path}' has schema {version}, written by a newer rnnlm "
                            f"(this one reads {SCHEMA}): upgrade rnnlm")
@@ -135,6 +148,12 @@ def connect(path=None, create=True):
     except LogError:
         conn.close()
         raise
+
+
+def _open(path, mode):
+    # autocommit (isolation_level None): every write says BEGIN IMMEDIATE itself
+    return sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True,
+                           timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
 
 def _journal(conn):
