@@ -284,13 +284,25 @@ def _chunks(path: Path, encoding: str, shown: str | None = None) -> Iterator[tup
         raise DataError(f"cannot read '{shown}': {e.strerror or e}") from None
 
 
-def _scan(path: Path, encoding: str, shown: str | None = None) -> dict:
-    """Checking pass: {"bytes", "lines", "sha256"}; missing, empty or blank files -> DataError."""
-    shown = shown or str(path)
+def check_readable(path: str | Path) -> None:
+    """A text file that exists, is not a directory and opens, or one DataError: a command
+    given several files checks them all before its work on the first."""
+    path = Path(path)
     if not path.exists():
         raise DataError(f"file '{path}' does not exist: check the path")
     if path.is_dir():
         raise DataError(f"'{path}' is a directory, expected a text file")
+    if path.is_file():                  # (opening a named pipe would wait for its writer)
+        try:
+            open(path, "rb").close()
+        except OSError as e:
+            raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
+
+
+def _scan(path: Path, encoding: str, shown: str | None = None) -> dict:
+    """Checking pass: {"bytes", "lines", "sha256"}; missing, empty or blank files -> DataError."""
+    shown = shown or str(path)
+    check_readable(path)
     digest, size, newlines, last, blank = hashlib.sha256(), 0, 0, "", True
     for raw, text in _chunks(path, encoding, shown):
         digest.update(raw)

@@ -9,6 +9,7 @@ half of one.
 import glob
 import os
 import secrets
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,10 +52,22 @@ def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
 
 
 def is_read(path, reads):
-    """True when ``path`` exists and is one of the files ``reads`` (None and "-" skipped)."""
-    return Path(path).exists() and any(
-        source is not None and str(source) != "-" and Path(source).exists() and
-        os.path.samefile(path, source) for source in reads)
+    """True when ``path`` exists and is one of the files ``reads`` (None skipped; "-" is
+    stdin, which may be a file redirected into it: ``< text.txt``)."""
+    try:
+        target = os.stat(path)
+    except (OSError, ValueError):       # missing, a name too long, a NUL in it
+        return False
+    for source in reads:
+        if source is None:
+            continue
+        try:
+            found = os.fstat(sys.stdin.fileno()) if str(source) == "-" else os.stat(source)
+        except (OSError, ValueError, AttributeError):   # missing, or no stdin at all
+            continue
+        if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
 
 
 def check_output(path, *, force=False, reads=(), flag="--out"):

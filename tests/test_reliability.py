@@ -5,6 +5,7 @@ resources. Each case runs in an empty working directory, which must stay empty.
 """
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -209,6 +210,32 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(assets, tmp_path, nam
     assert list(tmp_path.iterdir()) == []                  # no models/, no lock, no temp file
     assert sorted((p.name, p.stat().st_mtime_ns) for p in assets.rglob("*")) == before
     assert not (assets / "canary").exists()                # the pickle never ran
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--html"])
+def test_an_output_over_the_file_in_stdin_is_refused(tmp_path, flag):
+    """`inspect-gates - --csv in.txt --force < in.txt` would replace the text it reads."""
+    text = tmp_path / "in.txt"
+    text.write_text("Jenny has her pen .\n")
+    with open(text) as stdin:
+        proc = run_cli("inspect-gates", "-", flag, text, "--force", cwd=tmp_path, stdin=stdin,
+                       check=False)
+    assert proc.returncode == 2 and proc.stderr == \
+        f"rnnlm: error: {flag} '{text}' is a file being read: write to another path\n"
+    assert text.read_text() == "Jenny has her pen .\n"
+    with open(tmp_path / "in.txt") as stdin:            # another file in stdin: written
+        run_cli("inspect-gates", "-", flag, tmp_path / "out", cwd=tmp_path, stdin=stdin)
+    assert (tmp_path / "out").stat().st_size > 0
+
+
+def test_eval_checks_every_file_before_it_reads_the_first(assets, tmp_path):
+    """A missing second file is reported at once, not after the first was evaluated (here the
+    first is a pipe nobody writes to: reading it would wait for ever)."""
+    os.mkfifo(tmp_path / "pipe")
+    proc = run_cli("eval", assets / "good.npz", tmp_path / "pipe", tmp_path / "nope.txt",
+                   cwd=tmp_path, check=False, timeout=60)
+    assert proc.returncode == 1 and proc.stderr == \
+        f"rnnlm: error: file '{tmp_path / 'nope.txt'}' does not exist: check the path\n"
 
 
 def test_bad_settings_are_refused_before_the_corpus_is_read_or_anything_written(tmp_path,

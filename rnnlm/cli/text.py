@@ -33,13 +33,16 @@ def evaluate(
     A file named - is stdin, read once; the results call it "-", as wc does.
     """
     from ..checkpoint import load
-    from ..data import is_stdin
+    from ..data import check_readable, is_stdin
     from ..evaluation import evaluate as run_evaluation
 
     if batch_size < 1:
         raise UsageError(f"--batch-size must be a positive whole number, got {batch_size}")
     if sum(map(is_stdin, files)) > 1:
         raise UsageError("'-' is given more than once: stdin can be read only once")
+    for path in files:
+        if not is_stdin(path):
+            check_readable(path)
     checkpoint = load(model)
     started = runs.now()
     results = []
@@ -209,9 +212,10 @@ def inspect_gates(
 
     if csv is not None and html is not None and csv.resolve() == html.resolve():
         raise UsageError(f"--csv and --html name the same file '{csv}': give two paths")
+    reads = (_model_path(model), "-" if text == "-" else None)      # "-": a file in stdin
     for out, flag in ((csv, "--csv"), (html, "--html")):
         if out is not None:
-            check_output(out, force=force, reads=(_model_path(model),), flag=flag)
+            check_output(out, force=force, reads=reads, flag=flag)
     if text == "-":
         text = _read_stdin()
     record = gates.record(_model_path(model), text, on_warning=display.print_warning)
