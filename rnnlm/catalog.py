@@ -182,4 +182,11 @@ def describe(path):
             "corpus": {k: _text(corpus.get(k)) for k in ("name", "sha256", "level")}
             if corpus else None,
             "rnnlm_version": _text(meta.get("rnnlm_version")),
-            "bytes": _size(path), "resumable": last_path(path).is_file()}
+            "bytes": _size(path), "resumable": _resumable(path, meta)}
+
+
+def _resumable(path, meta):
+    """X.npz with its X.last.npz beside it, or an X.last.npz itself: what --resume takes."""
+    if path.name.endswith(".last.npz"):
+        return isinstance(meta.get("train_state"), dict)
+    return last_path(path).is_file()

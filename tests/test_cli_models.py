@@ -86,9 +86,14 @@ def test_a_model_is_resumable_only_while_its_last_checkpoint_exists(workdir):
         records = json_lines(run_cli("models", "--json", cwd=workdir).stdout)
         return by_file(records, workdir)[(workdir / "models/a.npz").resolve()]["resumable"]
 
-    assert resumable() is True
+    def info_resumable(name):
+        proc = run_cli("info", f"models/{name}", "--json", cwd=workdir)
+        return json.loads(proc.stdout)["resumable"]
+
+    assert resumable() is True and info_resumable("a.npz") is True
+    assert info_resumable("a.last.npz") is True        # what --resume takes
     (workdir / "models/a.last.npz").unlink()
-    assert resumable() is False
+    assert resumable() is False and info_resumable("a.npz") is False
 
 
 def test_a_damaged_or_foreign_file_in_models_does_not_break_the_listing(workdir):
