@@ -13,6 +13,7 @@ import numpy as np
 
 from .checkpoint import model_and_vocab
 from .data import BatchStream, encode_file
+from .errors import CheckpointError
 
 EVAL_BATCH_SIZE = 10
 EVAL_BPTT = 50          # longer chunks than training: fewer Python steps, same result
@@ -52,8 +53,13 @@ def evaluate(checkpoint_or_model, path, vocab=None, batch_size=EVAL_BATCH_SIZE, 
     unknown = ids < 0
     ids[unknown] = vocab.unk_id
     start = time.perf_counter()
-    result = evaluate_ids(model, ids, batch_size, name=str(path))
+    with np.errstate(all="ignore"):         # a non-finite loss is refused just below
+        result = evaluate_ids(model, ids, batch_size, name=str(path))
     seconds = time.perf_counter() - start
+    if not math.isfinite(result["nll"]):
+        raise CheckpointError(f"the model's loss on '{path}' is not a finite number (its "
+                              f"weights overflow float32 arithmetic): retrain it or use "
+                              f"another checkpoint")
     report = {"file": str(path), "tokens": result["tokens"], "ppl": result["ppl"]}
     if vocab.level == "char":
         report["bpc"] = result["nll"] / math.log(2)

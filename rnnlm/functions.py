@@ -31,7 +31,12 @@ def in_row_blocks(fn, *arrays):
         _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="rnnlm-rows")
     bounds = [n * k // _WORKERS for k in range(_WORKERS + 1)]
     blocks = [[a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
-    return list(_pool.map(lambda block: fn(*block), blocks))
+    caller = np.geterr()            # np.errstate is the thread's own: the workers take the caller's
+
+    def run(block):
+        with np.errstate(**caller):
+            return fn(*block)
+    return list(_pool.map(run, blocks))
 
 
 def add_bias(z, b):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .checkpoint import model_and_vocab
 from .data import EOS, tokenize
-from .errors import UsageError
+from .errors import CheckpointError, UsageError
 
 # Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
 MAX_LENGTH = 10_000_000
@@ -55,7 +55,9 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
-    with model.evaluating():                # the state is generation's: not restored
+    # the state is generation's: not restored; numpy's warnings (huge weights, a tiny
+    # temperature) are not the user's concern: non-finite logits stop in _normalize
+    with model.evaluating(), np.errstate(all="ignore"):
         logits = _prime(model, vocab, seed_ids)
         if beam is not None:
             found = _beam_search(model, logits, beam, length, end_id)
@@ -158,11 +160,20 @@ def _reorder_state(model, rows):
 # --- choosing tokens -------------------------------------------------------------------------
 
 def _normalize(logits):
-    """logits (B, V) -> z float64 (B, V), row max (B, 1), exp(z - max) (B, V), log-sum-exp (B,)."""
+    """logits (B, V) -> z float64 (B, V), row max (B, 1), exp(z - max) (B, V), log-sum-exp (B,).
+
+    Logits that are not finite (weights finite but so large that float32 overflows) give no
+    distribution to choose from: one CheckpointError."""
     z = logits.astype(np.float64)           # logprob is accumulated in float64 anyway
     m = z.max(axis=1, keepdims=True)
-    e = np.exp(z - m)
-    return z, m, e, m[:, 0] + np.log(e.sum(axis=1))
+    with np.errstate(invalid="ignore"):     # inf - inf: caught below
+        e = np.exp(z - m)
+        lse = m[:, 0] + np.log(e.sum(axis=1))
+    if not np.isfinite(lse).all():
+        raise CheckpointError("the model's outputs are not finite numbers (its weights "
+                              "overflow float32 arithmetic): it cannot generate; retrain it "
+                              "or use another checkpoint")
+    return z, m, e, lse
 
 
 def _picker(greedy, temperature, top_k, top_p, rng):

@@ -27,7 +27,7 @@ import numpy as np
 
 from .checkpoint import Checkpoint, default_model_path, load, model_and_vocab
 from .data import tokenize
-from .errors import DataError, UsageError
+from .errors import CheckpointError, DataError, UsageError
 from .functions import softmax_cross_entropy
 from .model import LanguageModel
 
@@ -192,7 +192,12 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
         on_warning(f"{len(unknown):,} token types unknown to the model, read as <unk>: {shown}")
     if untrained:
         model = LanguageModel.from_config(model.config)
-    G = flow(model, vocab.encode(tokens), max_lag)
+    with np.errstate(all="ignore"):         # non-finite norms are refused just below
+        G = flow(model, vocab.encode(tokens), max_lag)
+    if not np.isfinite(G).all():
+        raise CheckpointError(f"the gradient norms of '{name}' are not finite numbers (its "
+                              f"weights overflow float32 arithmetic): retrain it or use "
+                              f"another checkpoint")
     return {"model": name, "untrained": bool(untrained), "tokens": len(tokens),
             "layers": [{"layer": l, "lags": list(range(G.shape[1])),
                         "norm": [float(v) for v in G[l]]} for l in range(len(G))]}

@@ -22,7 +22,7 @@ import numpy as np
 
 from .checkpoint import Checkpoint, default_model_path, load
 from .data import tokenize
-from .errors import DataError, UsageError
+from .errors import CheckpointError, DataError, UsageError
 from .functions import log_softmax
 
 # (lowest, highest or None, label): the distance buckets of the results, in order
@@ -112,7 +112,10 @@ def probe(models=None, pairs=None, *, on_warning=None) -> list[dict]:
     for model in models or [default_model_path()]:
         checkpoint = model if isinstance(model, Checkpoint) else load(model)
         name = str(checkpoint.path if isinstance(model, Checkpoint) else model)
-        right, skipped, first_unknown = _score(checkpoint.model, checkpoint.vocab, rows)
+        try:
+            right, skipped, first_unknown = _score(checkpoint.model, checkpoint.vocab, rows)
+        except CheckpointError as e:
+            raise CheckpointError(f"'{name}': {e}") from None
         if skipped and on_warning is not None:
             on_warning(f"{Path(name).name}: {skipped:,} of {len(rows):,} pairs skipped, their "
                        f"words unknown to the model (first: {first_unknown!r})")
@@ -182,12 +185,16 @@ def _score(model, vocab, rows):
             jobs[len(read)].append((read, [(i, sign, p + j, t) for j, t in enumerate(word)]))
     margin = np.zeros(len(rows))              # log p(good) - log p(bad)
     if jobs:
-        with model.evaluating():
+        with model.evaluating(), np.errstate(all="ignore"):     # non-finite: refused below
             start = _start(model, vocab, 0 in jobs)
             for length, group in jobs.items():
                 chunk = max(1, min(CHUNK_ROWS, CHUNK_VALUES // ((length + 1) * len(vocab))))
                 for k in range(0, len(group), chunk):
                     _run(model, start, group[k:k + chunk], length, margin)
+    if not np.isfinite(margin).all():
+        raise CheckpointError("the model's log-probabilities are not finite numbers (its "
+                              "weights overflow float32 arithmetic): retrain it or use another "
+                              "checkpoint")
     right = [None] * len(rows)
     for i in scored:
         right[i] = bool(margin[i] > 0)        # a tie is wrong

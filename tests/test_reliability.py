@@ -46,6 +46,7 @@ def assets(tmp_path_factory):
     lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()[:300]
     (d / "good.txt").write_text("\n".join(lines) + "\n")
     (d / "other.txt").write_text("\n".join(reversed(lines)) + "\n")
+    (d / "first.txt").write_text("\n".join(lines[:3]) + "\n")        # training text: no <unk>
     (d / "empty.txt").write_bytes(b"")
     (d / "blank.txt").write_text("   \n\t\n\n")
     (d / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
@@ -75,6 +76,11 @@ def assets(tmp_path_factory):
     _rewrite(d / "good.npz", d / "future.npz", _future_version)
     _rewrite(d / "good.npz", d / "shape.npz",
              lambda m: m.__setitem__("param/lstm0.Wx", m["param/lstm0.Wx"].reshape(32, 8)))
+    huge = rnnlm.load(d / "good.npz")
+    huge.model.params["lstm0.b"][:] = 50            # every gate open: h near 1 at each unit
+    for name in ("out.W", "out.b"):                 # finite weights, logits beyond float32
+        huge.model.params[name][:] = 3e38
+    rnnlm.save(d / "huge.npz", huge.model, huge.vocab)
     canary = d / "canary"
     evil = np.empty(1, dtype=object)
     evil[0] = _CreatesAFile(canary)
@@ -177,6 +183,17 @@ CASES = [
     ("runs plot not a picture", "runs plot last --out {a}/good.txt", 2, ["good.txt", ".svg"]),
     ("chart onto a directory", "gradients {a}/good.npz --out {a}/dir.svg --force", 1,
      ["dir.svg", "directory"]),
+    # finite weights whose outputs are not: no NaN printed, no traceback, no numpy warning
+    ("overflow, sampling", "generate --model {a}/huge.npz --seed Jenny --random-seed 1", 1,
+     ["finite", "overflow"]),
+    ("overflow, top-k", "generate --model {a}/huge.npz --seed Jenny --top-k 3", 1, ["finite"]),
+    ("overflow, greedy", "generate --model {a}/huge.npz --seed Jenny --greedy --json", 1,
+     ["finite"]),
+    ("overflow, beam", "generate --model {a}/huge.npz --seed Jenny --beam 2", 1, ["finite"]),
+    ("overflow, eval", "eval {a}/huge.npz {a}/good.txt --json", 1, ["good.txt", "finite"]),
+    ("overflow, gradients", "gradients {a}/huge.npz --file {a}/first.txt --json", 1,
+     ["huge.npz", "finite"]),
+    ("overflow, probe", "probe {a}/huge.npz --json", 1, ["huge.npz", "finite"]),
     ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
     ("infinite lr", "train {a}/good.txt --lr inf", 2, ["--lr", "finite"]),
     ("huge init scale", "train {a}/good.txt --init-scale 1e300", 2, ["--init-scale"]),
