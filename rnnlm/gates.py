@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import model_and_vocab
-from .data import tokenize
+from .data import tokenize, unknown_message
 from .errors import DataError, UsageError
 from .files import atomic_write
 from .generation import start_of_sentence
@@ -72,14 +72,6 @@ class GateRecord:
         return self.layers[0]["h"].shape[1]
 
 
-def _unknown_message(tokens, unknown, level):
-    names = list(dict.fromkeys(t for t, u in zip(tokens, unknown) if u))
-    shown = [repr(t) if level == "char" else t for t in names[:10]]
-    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-    what = "characters" if level == "char" else "words"
-    return f"{what} not in the model's vocabulary, read as <unk>: {', '.join(shown)}{more}"
-
-
 def record(checkpoint_or_model, text, vocab=None, on_warning=None) -> GateRecord:
     """Run the model once over ``text`` (batch of one, eval mode) and keep every gate.
 
@@ -93,7 +85,8 @@ def record(checkpoint_or_model, text, vocab=None, on_warning=None) -> GateRecord
         raise UsageError("TEXT has no tokens to read")
     unknown = [t not in vocab for t in tokens]
     if any(unknown) and on_warning is not None:
-        on_warning(_unknown_message(tokens, unknown, vocab.level))
+        names = list(dict.fromkeys(t for t, u in zip(tokens, unknown) if u))
+        on_warning(unknown_message(names, vocab.level))
     cell, H = model.config.cell, model.config.hidden_size
     with model.evaluating(restore_state=True):
         try:

@@ -24,7 +24,7 @@ from numbers import Integral
 import numpy as np
 
 from .checkpoint import model_and_vocab
-from .data import EOS, tokenize
+from .data import EOS, tokenize, unknown_message
 from .errors import CheckpointError, UsageError
 
 # Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
@@ -102,9 +102,7 @@ def _seed_ids(seed, vocab, strict, on_warning):
     tokens = tokenize(seed, vocab.level)
     unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))    # once each, in order
     if unknown:
-        what = "words" if vocab.level == "word" else "characters"
-        message = (f"seed {what} unknown to the model, read as <unk>: "
-                   + ", ".join(map(repr, unknown)))
+        message = "seed " + unknown_message(unknown, vocab.level)
         if strict:
             raise UsageError(message)
         if on_warning is not None:

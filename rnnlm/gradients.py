@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import Checkpoint, default_model_path, load, model_and_vocab
-from .data import tokenize
+from .data import tokenize, unknown_message
 from .errors import CheckpointError, DataError, UsageError
 from .functions import softmax_cross_entropy
 from .model import LanguageModel
@@ -188,8 +188,7 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
                         "flow needs at least 2 (one prediction)")
     unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))
     if unknown and on_warning is not None:
-        shown = ", ".join(map(repr, unknown[:10])) + (", ..." if len(unknown) > 10 else "")
-        on_warning(f"{len(unknown):,} token types unknown to the model, read as <unk>: {shown}")
+        on_warning(unknown_message(unknown, vocab.level))
     if untrained:
         model = LanguageModel.from_config(model.config)
     with np.errstate(all="ignore"):         # non-finite norms are refused just below

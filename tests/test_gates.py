@@ -142,7 +142,7 @@ def test_unknown_words_are_shown_as_typed_flagged_and_reported_in_one_line(model
     assert rec.tokens[2] == "Zorblax"
     assert rec.unknown == [False, False, True, False, True, False, True]
     assert len(warnings) == 1 and "\n" not in warnings[0]
-    assert "Zorblax, Quux" in warnings[0] and "<unk>" in warnings[0]
+    assert "'Zorblax', 'Quux'" in warnings[0] and "<unk>" in warnings[0]
     assert gates.record(models["lstm"], TEXT, on_warning=warnings.append) and len(warnings) == 1
 
 

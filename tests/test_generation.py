@@ -223,6 +223,16 @@ def test_oov_seed_warns_once_and_goes_on_and_strict_refuses(word_ckpt):
     assert generate(word_ckpt, "Zorro", length=3, random_seed=0)    # no on_warning: no error
 
 
+def test_a_seed_of_many_unknown_words_warns_in_one_short_line(word_ckpt):
+    warnings = []
+    seed = " ".join(f"zz{i}" for i in range(5000)) + " " + "q" * 100_000
+    generate(word_ckpt, seed, length=1, random_seed=0, on_warning=warnings.append)
+    assert warnings == ["seed words unknown to the model, read as <unk>: "
+                        + ", ".join(f"'zz{i}'" for i in range(10)) + " and 4,991 more"]
+    with pytest.raises(UsageError, match=r"'q{30}\.\.\.'$"):
+        generate(word_ckpt, "q" * 100_000, strict=True)
+
+
 def test_empty_seed_starts_a_sentence(word_ckpt):
     r = generate(word_ckpt, "", length=20, random_seed=4)[0]
     assert r["seed"] == "" and r["tokens"] and r["text"]
