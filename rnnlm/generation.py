@@ -139,12 +139,19 @@ def start_of_sentence(model, vocab, limit=50):
     return logits
 
 
+_PRIME_CHUNK = 512      # seed tokens read per forward call: (chunk, V) logits at a time
+
+
 def _prime(model, vocab, seed_ids):
-    """Start a sentence, then read the seed -> next-token logits (1, V)."""
+    """Start a sentence, then read the seed -> next-token logits (1, V).
+
+    A long seed is read in chunks, the state carried: only the last position's logits are
+    needed, and a whole book's (T, V) logits would not fit in memory."""
     logits = start_of_sentence(model, vocab)
-    if seed_ids:
-        logits = model.forward(np.array([seed_ids], dtype=np.int64))[:, -1]
-    elif logits is None:
+    for k in range(0, len(seed_ids), _PRIME_CHUNK):
+        chunk = np.array([seed_ids[k : k + _PRIME_CHUNK]], dtype=np.int64)
+        logits = model.forward(chunk)[:, -1].copy()       # not a view of the whole block
+    if logits is None:
         raise UsageError("this character model has no newline to start from: give a seed")
     return logits
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rnnlm
+from rnnlm import generation
 from rnnlm.errors import UsageError
 from rnnlm.generation import (_draw, _draw_sorted_nucleus, _kth_largest, _mass_before, _top_k,
                               generate, start_of_sentence)
@@ -221,6 +222,15 @@ def test_oov_seed_warns_once_and_goes_on_and_strict_refuses(word_ckpt):
     with pytest.raises(UsageError, match="'Zorro', 'xyz'"):
         generate(word_ckpt, "Zorro has xyz", strict=True)
     assert generate(word_ckpt, "Zorro", length=3, random_seed=0)    # no on_warning: no error
+
+
+def test_a_long_seed_is_read_in_chunks_with_the_state_carried(word_ckpt, monkeypatch):
+    seed = "Jenny has her pen . Amy met Peter , who has the book . Jenny"
+    whole = generate(word_ckpt, seed, greedy=True, length=8)
+    monkeypatch.setattr(generation, "_PRIME_CHUNK", 3)
+    chunked = generate(word_ckpt, seed, greedy=True, length=8)
+    assert chunked[0]["tokens"] == whole[0]["tokens"]
+    assert chunked[0]["logprob"] == pytest.approx(whole[0]["logprob"], rel=1e-5)
 
 
 def test_a_seed_of_many_unknown_words_warns_in_one_short_line(word_ckpt):
