@@ -17,6 +17,9 @@ TITLES = {"valid_ppl": "validation perplexity", "train_ppl": "training perplexit
 X_LABELS = {"tokens": "training tokens", "time": "training time (s)", "epoch": "epoch"}
 PICTURE_TYPES = (".png", ".svg")
 LOG_SCALE = ("valid_ppl", "train_ppl")     # perplexity falls over orders of magnitude
+# plotext overflows on values far beyond this (a diverged run's perplexity reaches 1e304);
+# no learning curve has a meaningful point past it
+TERMINAL_CEILING = 1e12
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,12 @@ def terminal_chart(series, chart, width, height, colour=True):
     import plotext as plt
 
     plt.clf()
+    clamped = False
     for label, xs, ys in series:
+        shown = [max(-TERMINAL_CEILING, min(y, TERMINAL_CEILING)) for y in ys]
+        clamped = clamped or shown != ys
         # plotext draws one point as nothing: a lone point gets a visible marker
-        plt.plot(xs, ys, label=label, marker="dot" if len(xs) > 1 else "x")
+        plt.plot(xs, shown, label=label, marker="dot" if len(xs) > 1 else "x")
     if chart.log_y:
         plt.yscale("log")
     if chart.x_ticks:
@@ -72,7 +78,8 @@ def terminal_chart(series, chart, width, height, colour=True):
         xs = [v for _, values, _ in series for v in values]
         ticks = _ticks(min(xs), max(xs))
         plt.xticks(ticks, [short(t) for t in ticks])    # 1.59M, not 1592880
-    plt.title(chart.title)
+    ceiling = f"{TERMINAL_CEILING:.0e}"
+    plt.title(chart.title + (f" (values past {ceiling} drawn at it)" if clamped else ""))
     plt.xlabel(chart.x_label)
     plt.plotsize(width, height)
     plt.theme("clear")                      # the terminal's own background

@@ -209,6 +209,27 @@ def test_eval_and_generate_record_their_results(tmp_path, home):
     assert len(runs_json(tmp_path, home)) == 3
 
 
+def test_names_that_are_not_utf8_are_logged_with_their_bytes_escaped(tmp_path, tiny_corpus):
+    """Linux names are bytes: Python gives the ones that are not UTF-8 as surrogate escapes
+    ('\\udce9'), which SQLite refuses; the log keeps them as '\\xe9'."""
+    home = {"RNNLM_HOME": tmp_path / "h\udce9"}
+    cwd = tmp_path / "c\udce9"
+    cwd.mkdir()
+    corpus = cwd / "d\udce9.txt"
+    corpus.write_bytes(tiny_corpus.read_bytes())
+    proc = train(corpus, cwd, home, out="m\udce9.npz")
+    assert proc.stderr == ""                                          # no warning: logged
+    run_cli("eval", cwd / "m\udce9.npz", corpus, "--json", cwd=cwd, env=home)
+    evaluated, trained = runs_json(cwd, home)
+    assert trained["cwd"] == str(tmp_path / "c\\xe9") and trained["out"].endswith("m\\xe9.npz")
+    assert trained["corpus"]["name"] == "d\\xe9.txt" and trained["command"][2].endswith("xe9.txt")
+    assert list(evaluated["metrics"]["ppl"]) == [str(tmp_path / "c\\xe9" / "d\\xe9.txt")]
+    assert lines(run_cli("runs", "events", evaluated["id"], cwd=cwd, env=home).stdout)
+    for text in ("\udce9", "d\\xe9"):                              # as given, or as shown
+        assert len(runs_json(cwd, home, "--corpus", text)) == 2
+    assert runs_json(cwd, home, "--corpus", "\udcff") == []
+
+
 # --- a log that never breaks a run ---------------------------------------------------------------
 
 def _read_only(paths):
@@ -274,20 +295,53 @@ def test_a_broken_log_is_one_warning_and_the_run_goes_on(tmp_path, small_corpus,
     assert {p.name: p.read_bytes() for p in h.iterdir() if p.name in kept} == kept  # untouched
 
 
-def test_a_run_with_a_damaged_value_is_named_and_can_be_deleted(tmp_path, home):
-    from conftest import REPO
-    model, test = REPO / "models/default.npz", REPO / "corpora/jenny/jenny.test.txt"
-    run_cli("eval", model, test, "--json", cwd=tmp_path, env=home)
-    run_cli("eval", model, test, "--json", "--batch-size", "5", cwd=tmp_path, env=home)
-    damaged, kept = [r["id"] for r in runs_json(tmp_path, home)]
+def test_a_damaged_run_is_named_left_out_of_the_list_and_can_be_deleted(tmp_path, home):
+    for length in ("3", "4", "5", "6"):
+        run_cli("generate", "--seed", "Jenny has", "--length", length, "--json", cwd=tmp_path,
+                env=home)
+    not_json, wrong_type, bad_utf8, kept = [r["id"] for r in runs_json(tmp_path, home)]
     conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
     with conn:
-        conn.execute("UPDATE runs SET results = '{' WHERE id = ?", (damaged,))
+        conn.execute("UPDATE runs SET results = '{' WHERE id = ?", (not_json,))
+        conn.execute("UPDATE runs SET metrics = '[1,2]' WHERE id = ?", (wrong_type,))
+        conn.execute("UPDATE runs SET cwd = CAST(X'64e9' AS TEXT) WHERE id = ?", (bad_utf8,))
     conn.close()
-    proc = run_cli("runs", cwd=tmp_path, env=home, check=False)
-    assert proc.returncode == 1 and f"rnnlm runs delete {damaged}" in proc.stderr
-    run_cli("runs", "delete", damaged, cwd=tmp_path, env=home)
-    assert [r["id"] for r in runs_json(tmp_path, home)] == [kept]
+    for args in ([], ["--json"]):
+        proc = run_cli("runs", *args, cwd=tmp_path, env=home)
+        first, second = proc.stderr.splitlines()                 # one warning per damaged run
+        assert f"rnnlm runs delete {not_json}" in first and "left out" in first
+        assert f"rnnlm runs delete {wrong_type}" in second and "left out" in second
+        assert bad_utf8 in proc.stdout and kept in proc.stdout     # the rest still listed
+    assert json.loads(run_cli("runs", "show", bad_utf8, "--json", cwd=tmp_path,
+                              env=home).stdout)["cwd"] == "d\\xe9"
+    for args in (["show", wrong_type], ["compare", kept, wrong_type], ["show", not_json]):
+        proc = run_cli("runs", *args, cwd=tmp_path, env=home, check=False)
+        assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+        assert proc.stderr.startswith("rnnlm: error: runs log") and "is damaged" in proc.stderr
+    run_cli("runs", "delete", not_json, wrong_type, cwd=tmp_path, env=home)
+    proc = run_cli("runs", "--json", cwd=tmp_path, env=home)
+    assert [r["id"] for r in lines(proc.stdout)] == [bad_utf8, kept] and proc.stderr == ""
+
+
+def test_a_run_of_another_host_is_deleted_with_force(tmp_path, home):
+    from rnnlm.runs import Recorder
+    for run_id in ("here1111", "away2222"):     # this (live) process's runs, left running
+        recorder = Recorder("eval", run_id=run_id, path=home["RNNLM_HOME"] / "runs.db")
+        recorder.start({})
+        recorder.close()
+    conn = sqlite3.connect(home["RNNLM_HOME"] / "runs.db")
+    with conn:
+        conn.execute("UPDATE runs SET host = 'elsewhere' WHERE id = 'away2222'")
+    conn.close()
+    proc = run_cli("runs", "delete", "away", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "rnnlm: error: run away2222 is running on host 'elsewhere', which " \
+        "rnnlm cannot check from here: if it has stopped, delete it with --force\n"
+    proc = run_cli("runs", "delete", "here", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 2 and "still running: stop it first" in proc.stderr
+    assert len(runs_json(tmp_path, home, "--status", "running")) == 2
+    run_cli("runs", "delete", "--force", "away", "here", cwd=tmp_path, env=home)
+    assert runs_json(tmp_path, home) == []
 
 
 def test_eight_trainings_at_once_all_appear_with_all_their_epochs(tmp_path, home, tiny_corpus):
@@ -373,6 +427,36 @@ def test_show_and_plot_take_any_kind_of_run(tmp_path, home, tiny_corpus):
                    env=home)
     assert both.stderr.startswith("rnnlm: warning: run ") and "left out" in both.stderr
     assert "lstm 1x24" in both.stdout
+
+
+def test_a_huge_perplexity_is_listed_short_and_plotted_at_a_ceiling(tmp_path, home, tiny_corpus):
+    train(tiny_corpus, tmp_path, home, "--epochs", "2", "--lr", "1e6", "--clip", "0")
+    [run] = runs_json(tmp_path, home)
+    assert run["status"] == "done" and run["metrics"]["valid_ppl"] > 1e300   # finite, huge
+    table = run_cli("runs", cwd=tmp_path, env=home).stdout
+    assert " 1.01e+304 " in table and max(map(len, table.splitlines())) < 120
+    assert "1.01e+304" in run_cli("runs", "show", "last", cwd=tmp_path, env=home).stdout
+    chart = run_cli("runs", "plot", "last", cwd=tmp_path, env=home).stdout
+    assert "(values past 1e+12 drawn at it)" in chart and run["id"] in chart
+
+
+def test_plot_against_epochs_of_a_run_that_ended_none_is_a_data_error(tmp_path, home,
+                                                                       small_corpus):
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlm", "train", str(small_corpus), *TINY,
+                             "--eval-every", "3", "--log-every", "1", "--json", "--out",
+                             str(tmp_path / "m.npz")], cwd=tmp_path, env=cli_env(**home),
+                            stdout=subprocess.PIPE, text=True)
+    while "valid_ppl" not in json.loads(proc.stdout.readline()):      # validated once
+        pass
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    [run] = runs_json(tmp_path, home)
+    assert run["status"] == "interrupted"
+    proc = run_cli("runs", "plot", "last", "--x", "epoch", cwd=tmp_path, env=home, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"rnnlm: error: run {run['id']} has completed no epoch to place its " \
+        f"valid_ppl on: plot it against tokens (the default --x) or time\n"
+    assert run["id"] in run_cli("runs", "plot", "last", cwd=tmp_path, env=home).stdout
 
 
 # --- plots ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import typer
 
 from .. import display
 from ..display import runs as view
-from ..errors import UsageError
+from ..errors import RnnlmError, UsageError
 from ..runs.store import KINDS, STATUSES
 from ..files import check_output
 from .app import app, examples, force_option, option
@@ -60,7 +60,8 @@ def runs_list(
     if limit < 0:
         raise UsageError(f"--limit must be 0 (all) or more, got {limit}")
     log = _log()
-    found = log.runs(kind=kind, status=status, corpus=corpus, limit=limit)
+    found = log.runs(kind=kind, status=status, corpus=corpus, limit=limit,
+                     on_warning=display.print_warning)
     if json_lines:
         for run in found:
             _print_json(run)
@@ -123,7 +124,6 @@ def runs_plot(
 ):
     """Learning curves of several runs in one chart, in the terminal or as a picture."""
     from .. import plot
-    from ..runs import curve
 
     if out is not None:
         if Path(out).suffix.lower() not in plot.PICTURE_TYPES:
@@ -131,24 +131,40 @@ def runs_plot(
         check_output(out, force=force)
     log = _log()
     found = [log.get(r) for r in runs]
-    series, nothing = [], []
-    for run in found:
-        xs, ys = curve(log.events(run["id"]), metric, x)
-        if xs:
-            series.append((f"{run['id']} {view.model_summary(run)}", xs, ys))
-        else:
-            nothing.append(f"{run['id']} ({run['kind']})")
-    if not series:
-        raise UsageError(f"no {metric} to plot in {', '.join(nothing)}: plot trainings that "
-                         f"have validated at least once")
-    for what in nothing:
-        display.print_warning(f"run {what} has no {metric} to plot against {x}; left out")
+    series, nothing = _curves(log, found, metric, x)
+    if not series and all(r["kind"] != "train" for r in found):
+        given = ", ".join(f"{r['id']} ({r['kind']})" for r in found)
+        raise UsageError(f"no {metric} to plot in {given}: plot trainings that have validated "
+                         f"at least once")
+    if not series:                      # trainings without the points asked for: their data
+        raise RnnlmError("; ".join(nothing))
+    for why in nothing:
+        display.print_warning(f"{why}; left out")
     if out is not None:
         plot.save_chart(series, plot.chart_of_runs(metric, x), out)
         display.print_note(f"wrote {out}")
         return
     print(plot.terminal_chart(series, plot.chart_of_runs(metric, x), *plot.terminal_size(),
                               colour=sys.stdout.isatty()), flush=True)
+
+
+def _curves(log, runs, metric, x):
+    """-> (series of the runs that have points to plot, why each of the others has none)."""
+    from ..runs import curve
+
+    series, nothing = [], []
+    for run in runs:
+        events = log.events(run["id"])
+        xs, ys = curve(events, metric, x)
+        if xs:
+            series.append((f"{run['id']} {view.model_summary(run)}", xs, ys))
+        elif x == "epoch" and curve(events, metric, "tokens")[0]:
+            nothing.append(f"run {run['id']} has completed no epoch to place its {metric} on: "
+                           f"plot it against tokens (the default --x) or time")
+        else:
+            nothing.append(f"run {run['id']} ({run['kind']}) has no {metric} to plot against "
+                           f"{x}")
+    return series, nothing
 
 
 @runs_app.command("events", epilog=examples(
@@ -161,10 +177,14 @@ def runs_events(
         _print_json(event)
 
 
-@runs_app.command("delete", epilog=examples("rnnlm runs delete 3kq 9x1"))
+@runs_app.command("delete", epilog=examples("rnnlm runs delete 3kq 9x1",
+                                            "rnnlm runs delete --force 3kq"))
 def runs_delete(
     runs: list[str] = typer.Argument(..., help="Run ids (or prefixes, or 'last')."),
+    force: bool = option(False, "--force", help="Delete runs that read as running too: a run "
+                         "of another machine (a shared RNNLM_HOME, a container, a changed "
+                         "hostname) is one rnnlm cannot check, and may have stopped long ago."),
 ):
     """Remove runs from the log. Checkpoints are never touched."""
-    for run_id in _log().delete(runs):
+    for run_id in _log().delete(runs, force=force):
         display.print_note(f"deleted run {run_id}")

@@ -46,7 +46,11 @@ def stderr_console():
 
 
 def _num(value, digits=2):
-    return "-" if value is None else f"{value:,.{digits}f}"
+    """12,345.68; past a billion 1.23e+09, since a diverged perplexity (up to 1e304) written
+    out in full is hundreds of characters."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}e}" if abs(value) >= 1e9 else f"{value:,.{digits}f}"
 
 
 def _duration(seconds):

@@ -128,7 +128,7 @@ def print_run(run, events, console=None):
     blas = machine.get("blas") or {}
     about = [("id", run["id"]), ("kind", run["kind"]), ("status", _status(run["status"])),
              ("started", run["started"]), ("ended", run["ended"]),
-             ("command", " ".join(run["command"])), ("directory", run.get("cwd"))]
+             ("command", " ".join(map(str, run["command"]))), ("directory", run.get("cwd"))]
     if corpus:
         size = f" ({corpus['bytes']:,} bytes)" if corpus.get("bytes") else ""
         about.append(("corpus", f"{corpus.get('path')}{size}"))

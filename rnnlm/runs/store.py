@@ -151,8 +151,9 @@ def connect(path=None, create=True):
 
 
 def _open(path, mode):
-    # autocommit (isolation_level None): every write says BEGIN IMMEDIATE itself
-    return sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True,
+    # autocommit (isolation_level None): every write says BEGIN IMMEDIATE itself; the path's
+    # own bytes go into the URI (a directory's name need not be UTF-8)
+    return sqlite3.connect(f"file:{quote(os.fsencode(path))}?mode={mode}", uri=True,
                            timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
 
@@ -196,7 +197,7 @@ def _process_start(pid):
 
 def _alive(pid, host, pid_start):
     """False when the process that runs a run is certainly gone; True when it may be alive."""
-    if pid is None or host != socket.gethostname():
+    if pid is None or host != _text(socket.gethostname()):     # as the log keeps it
         return True                         # another machine's process: cannot tell
     try:
         os.kill(pid, 0)
@@ -212,17 +213,30 @@ def _alive(pid, host, pid_start):
 def _json(value):
     """JSON text for a column: non-ASCII as itself (so a search finds 'données'), NaN and
     infinities as null (JSON has none)."""
-    return json.dumps(_finite(value), ensure_ascii=False)
+    return json.dumps(_storable(value), ensure_ascii=False)
 
 
-def _finite(value):
+def _storable(value):
+    """value as the log keeps it: text as valid UTF-8 (see _text), NaN and infinities as None,
+    dicts and lists item by item (keys too: a file's path may be one)."""
+    if isinstance(value, str):
+        return _text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_storable(v) for v in value]
     return value
+
+
+def _text(s):
+    """s as valid UTF-8 (SQLite takes nothing else): a file name, an argument or a directory
+    that is not UTF-8 comes as surrogate escapes ('\\udce9'), kept as '\\xe9'."""
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:          # a lone surrogate no decoding made: '\ud800'
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Recorder:
@@ -283,6 +297,7 @@ class Recorder:
                    "last": None if last is None else str(last), "machine": _json(machine()),
                    "rnnlm_version": __version__, "pid": pid, "host": socket.gethostname(),
                    "pid_start": _process_start(pid)}
+            row = {k: _storable(v) for k, v in row.items()}
             with _transaction(conn):
                 if conn.execute("SELECT 1 FROM runs WHERE id = ?", (self.id,)).fetchone():
                     del row["id"], row["started"]       # it started when it first did
@@ -307,7 +322,7 @@ class Recorder:
     def finish(self, status, metrics=None, results=None, error=None):
         """Record how the run ended: done, interrupted, diverged or failed."""
         def write(conn):
-            sets = {"status": status, "ended": now(), "error": error}
+            sets = {"status": status, "ended": now(), "error": _storable(error)}
             if metrics is not None:
                 sets["metrics"] = _json(metrics)
             if results is not None:
@@ -342,16 +357,22 @@ class _transaction:
 
 # --- reading ---------------------------------------------------------------------------------
 
-_JSON_COLUMNS = ("command", "settings", "corpus", "machine", "metrics", "results")
+# each JSON column's types: what every reader of a run relies on finding there
+_JSON_COLUMNS = {"command": (list,), "settings": (dict,), "corpus": (dict, type(None)),
+                 "machine": (dict,), "metrics": (dict,), "results": (dict, list, type(None))}
 
 
-def _decode(text, path, run_id):
+def _decode(text, path, run_id, what="one of its events", types=(dict,)):
+    """A JSON column's text -> its value; text that is not JSON, or JSON of another type than
+    ``types``, is a damaged run (LogError naming it)."""
     try:
-        return json.loads(text) if text is not None else None
+        value = json.loads(text) if text is not None else None
     except ValueError:
-        raise LogError(f"runs log '{path}' is damaged (run {run_id} holds a value that is not "
-                       f"JSON): remove the run with 'rnnlm runs delete {run_id}', or the "
-                       f"file") from None
+        value = ...                     # not JSON: no type takes it
+    if not isinstance(value, types):
+        raise LogError(f"runs log '{path}' is damaged (run {run_id}: {what} is not what rnnlm "
+                       f"writes): remove the run with 'rnnlm runs delete {run_id}', or the file")
+    return value
 
 
 def _status(row):
@@ -363,12 +384,11 @@ def _status(row):
 def _run(row, path):
     """A row of runs -> the run as a dict (JSON columns decoded, a dead running run killed)."""
     run = dict(row)
-    for key in _JSON_COLUMNS:
-        run[key] = _decode(run[key], path, run["id"])
+    for key, types in _JSON_COLUMNS.items():
+        run[key] = _decode(run[key], path, run["id"], f"its {key} column", types)
     run["status"] = _status(row)
     for key in ("seq", "pid", "host", "pid_start"):
         del run[key]
-    run["metrics"] = run["metrics"] or {}
     return run
 
 
@@ -383,6 +403,9 @@ class RunsLog:
         self.conn = connect(self.path, create=False)
         if self.conn is not None:
             self.conn.row_factory = sqlite3.Row
+            # text that is not UTF-8 (written by another program) reads as the log writes it
+            # (see _text), not as an error that hides every run
+            self.conn.text_factory = lambda b: b.decode("utf-8", "backslashreplace")
 
     def _query(self, sql, args=()):
         if self.conn is None:
@@ -392,9 +415,10 @@ class RunsLog:
         except sqlite3.Error as e:
             raise LogError(_problem(self.path, e)) from None
 
-    def runs(self, kind=None, status=None, corpus=None, limit=20):
+    def runs(self, kind=None, status=None, corpus=None, limit=20, on_warning=None):
         """Runs newest first, filtered; ``corpus`` matches any part of the corpus's path or name;
-        ``limit`` 0 means all."""
+        ``limit`` 0 means all. A damaged run raises LogError, or with ``on_warning`` is one
+        warning line and left out."""
         where, args = [], []
         if kind is not None:
             where.append("kind = ?")
@@ -403,10 +427,19 @@ class RunsLog:
             where.append("(instr(lower(coalesce(json_extract(corpus, '$.path'), '')), lower(?)) "
                          "OR instr(lower(coalesce(json_extract(corpus, '$.name'), '')), "
                          "lower(?)))")
-            args += [corpus, corpus]
+            args += [_text(corpus)] * 2         # as the log keeps a path (see _text)
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
-        found = (_run(r, self.path) for r in self._query(sql + " ORDER BY seq DESC", args))
-        found = [r for r in found if status is None or r["status"] == status]
+        found = []
+        for row in self._query(sql + " ORDER BY seq DESC", args):
+            try:
+                run = _run(row, self.path)
+            except LogError as e:
+                if on_warning is None:
+                    raise
+                on_warning(f"{e}; the run is left out")
+                continue
+            if status is None or run["status"] == status:
+                found.append(run)
         return found[:limit] if limit else found
 
     def resolve(self, ref):
@@ -438,16 +471,22 @@ class RunsLog:
         rows = self._query("SELECT event FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
         return [_decode(r["event"], self.path, run_id) for r in rows]
 
-    def delete(self, refs):
+    def delete(self, refs, force=False):
         """Remove runs and their events from the log (never a checkpoint) -> their ids. A run
-        still running is refused: its process would go on writing to it."""
+        still running is refused unless ``force``: rnnlm cannot check another machine's
+        process, and one of this machine's would warn once and go on unlogged."""
         ids = list(dict.fromkeys(self.resolve(r) for r in refs))
         for run_id in ids:          # its columns are not decoded: a damaged run goes too
             row = self._query("SELECT status, pid, host, pid_start FROM runs WHERE id = ?",
                               (run_id,))[0]
-            if _status(row) == "running":
-                raise UsageError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
-                                 f"kill its process), then delete it")
+            if force or _status(row) != "running":
+                continue
+            if row["host"] != _text(socket.gethostname()):
+                raise UsageError(f"run {run_id} is running on host '{row['host']}', which "
+                                 f"rnnlm cannot check from here: if it has stopped, delete it "
+                                 f"with --force")
+            raise UsageError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
+                             f"kill its process), then delete it")
         try:
             with _transaction(self.conn):
                 for run_id in ids:          # its events go with it (ON DELETE CASCADE)
@@ -468,7 +507,8 @@ def logged_outputs(on_warning=None):
     try:
         log = RunsLog()
         try:
-            paths = [Path(r["cwd"], r["out"]) for r in log.runs(kind="train", limit=0)
+            paths = [Path(r["cwd"], r["out"])
+                     for r in log.runs(kind="train", limit=0, on_warning=on_warning)
                      if r["out"]]
         finally:
             log.close()
