@@ -70,13 +70,33 @@ def is_read(path, reads):
     return False
 
 
+_TEMPORARY_EXTRA = len("..01234567.tmp")    # what atomic_write's temporary adds to a name
+
+
+def check_name(path, flag="--out"):
+    """A file name the file system takes, with room for the temporary written beside it (see
+    atomic_write), or one RnnlmError; before any work, not at the first save."""
+    path = Path(path)
+    try:
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):       # no such directory (said later)
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size + _TEMPORARY_EXTRA > limit:
+        raise RnnlmError(f"{flag} '{path}': a name of {size} bytes is too long here (at most "
+                         f"{limit - _TEMPORARY_EXTRA}, with room for the temporary file "
+                         f"written beside it): choose a shorter name")
+
+
 def check_output(path, *, force=False, reads=(), flag="--out"):
     """Fail before any work if ``path`` could not or should not be written: it is one of the
     files the command ``reads`` (never, whatever ``force`` says: it would destroy its own
-    input), it exists and ``force`` is off, or its directory is missing or not writable."""
+    input), it exists and ``force`` is off, its name is too long, or its directory is missing
+    or not writable."""
     path = Path(path)
     if str(path) == "-":
         raise UsageError(f"{flag} '-': rnnlm writes this to a file, not to stdout; give a path")
+    check_name(path, flag)
     if is_read(path, reads):
         raise UsageError(f"{flag} '{path}' is a file being read: write to another path")
     if path.exists():

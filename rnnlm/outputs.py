@@ -5,7 +5,7 @@ import fcntl
 from pathlib import Path
 
 from .errors import RnnlmError, UsageError
-from .files import check_directory, is_read
+from .files import check_directory, check_name, is_read
 
 
 def default_out(corpus_name, cell):
@@ -62,6 +62,7 @@ class OutputSlot:
         an existing model, or over the later state of the checkpoint it resumes, without
         ``force``."""
         for path in (self.out, self.last):
+            check_name(path)
             if is_read(path, reads):
                 raise UsageError(f"--out '{self.out}' would write over '{path}', which this "
                                  f"training reads: choose another --out")

@@ -183,6 +183,13 @@ CASES = [
     ("runs plot not a picture", "runs plot last --out {a}/good.txt", 2, ["good.txt", ".svg"]),
     ("chart onto a directory", "gradients {a}/good.npz --out {a}/dir.svg --force", 1,
      ["dir.svg", "directory"]),
+    # names longer than the file system takes: refused before any work, never a traceback
+    ("model name too long", "info {a}/" + "b" * 260 + ".npz", 1, ["File name too long"]),
+    ("text name too long", "eval {a}/good.npz {a}/" + "b" * 260 + ".txt", 1, ["too long"]),
+    ("its last state's name too long", "train {a}/good.txt --out {a}/" + "c" * 237 + ".npz", 1,
+     ["--out", ".last.npz", "too long"]),
+    ("csv name too long", "inspect-gates --model {a}/good.npz Jenny --csv {a}/" + "c" * 250 +
+     ".csv", 1, ["--csv", "too long"]),
     # finite weights whose outputs are not: no NaN printed, no traceback, no numpy warning
     ("overflow, sampling", "generate --model {a}/huge.npz --seed Jenny --random-seed 1", 1,
      ["finite", "overflow"]),

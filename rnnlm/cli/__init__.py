@@ -44,6 +44,13 @@ def main():
         code = 130
     except OutputClosed:
         code = 0         # `rnnlm ... | head` closed the pipe: not an error
+    except OSError as e:
+        if e.filename is None:          # not about a file the user named: a bug to see whole
+            raise
+        # a path the system refuses where rnnlm did not foresee it (a name too long to look
+        # up, a loop of links): the file's problem, said in one line
+        display.print_error(f"'{e.filename}': {e.strerror or e}")
+        code = 1
     except MemoryError as e:
         display.print_error(f"not enough memory: {e or 'an allocation failed'}; ask for less "
                             f"(smaller sizes, fewer samples, a shorter --length)")
