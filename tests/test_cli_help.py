@@ -1,6 +1,7 @@
 """Help that answers: every option shows its default, every command ends with examples, and
 shell completion completes commands and options."""
 
+import pytest
 import typer
 
 from conftest import run_cli
@@ -42,3 +43,18 @@ def test_shell_completion_completes_commands_and_options(tmp_path):
                                           "COMP_WORDS": words, "COMP_CWORD": index}).stdout
     assert complete("rnnlm runs com", 2).split() == ["compare"]
     assert complete("rnnlm train x --hidd", 3).split() == ["--hidden-size"]
+
+
+@pytest.mark.parametrize("args,path", [
+    (["gradients", "--max-lag"], "rnnlm gradients"),           # missing value: before its context
+    (["gradients", "--max-lag", "x"], "rnnlm gradients"),
+    (["runs", "plot", "last", "--metric"], "rnnlm runs plot"),
+    (["runs", "--limit"], "rnnlm runs"),
+    (["runs", "bogus"], "rnnlm runs"),
+    (["--bogus"], "rnnlm"),
+])
+def test_a_usage_error_points_to_the_help_of_its_command(tmp_path, args, path):
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("rnnlm: error: ") and line.endswith(f" (see '{path} --help')")

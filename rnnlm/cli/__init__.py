@@ -36,9 +36,8 @@ def main():
     except _TyperUsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":     # bare `rnnlm`: the help was shown
             sys.exit(0)
-        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx and e.ctx.parent else \
-            " (see 'rnnlm --help')"
-        display.print_error(e.format_message().replace("\n", " ") + hint)
+        display.print_error(e.format_message().replace("\n", " ") +
+                            f" (see '{_command_path(e.ctx)} --help')")
         code = 2
     except typer.Abort:
         code = 130
@@ -57,6 +56,20 @@ def main():
         code = 1
     _flush_stdout()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_path(ctx):
+    """'rnnlm gradients' for an error of that command. An option missing its value fails
+    before the command's context exists (ctx is the group's): its name is then in argv."""
+    if ctx is not None and ctx.parent is not None:
+        return ctx.command_path
+    words, group = ["rnnlm"], typer.main.get_command(app)
+    for arg in sys.argv[1:]:
+        group = getattr(group, "commands", {}).get(arg)
+        if group is None:
+            break
+        words.append(arg)
+    return " ".join(words)
 
 
 def _flush_stdout():
