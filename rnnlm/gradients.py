@@ -152,13 +152,17 @@ def _read(text, file):
     if file is None:
         return default_text() if text is None else text
     try:
-        return Path(file).read_text(encoding="utf-8")
+        text = Path(file).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"text file '{file}' does not exist") from None
     except UnicodeDecodeError as e:
         raise DataError(f"text file '{file}' is not valid UTF-8 (byte {e.start})") from None
     except OSError as e:
         raise DataError(f"cannot read text file '{file}': {e.strerror or e}") from None
+    if (nul := text.find("\x00")) >= 0:             # as eval and generate refuse it
+        raise DataError(f"text file '{file}' looks binary (NUL byte at offset "
+                        f"{len(text[:nul].encode())}): give plain text")
+    return text
 
 
 def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None, vocab=None,

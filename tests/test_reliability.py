@@ -50,6 +50,7 @@ def assets(tmp_path_factory):
     (d / "empty.txt").write_bytes(b"")
     (d / "blank.txt").write_text("   \n\t\n\n")
     (d / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (d / "nul.txt").write_bytes(b"a\x00b c\n")          # valid UTF-8, NUL and all
     (d / "latin1.txt").write_bytes("the caf\u00e9 is open\n".encode("latin-1"))
     (d / "one.txt").write_text("a")
     (d / "notrain").mkdir()
@@ -201,6 +202,8 @@ CASES = [
     ("overflow, gradients", "gradients {a}/huge.npz --file {a}/first.txt --json", 1,
      ["huge.npz", "finite"]),
     ("overflow, probe", "probe {a}/huge.npz --json", 1, ["huge.npz", "finite"]),
+    ("gradients binary text", "gradients {a}/good.npz --file {a}/nul.txt", 1,
+     ["nul.txt", "binary", "offset 1"]),
     ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
     ("infinite lr", "train {a}/good.txt --lr inf", 2, ["--lr", "finite"]),
     ("huge init scale", "train {a}/good.txt --init-scale 1e300", 2, ["--init-scale"]),
