@@ -7,11 +7,12 @@ import os
 import signal
 import sqlite3
 import subprocess
+import shutil
 import sys
 
 import pytest
 
-from conftest import TINY, cli_env, run_cli
+from conftest import REPO, TINY, cli_env, run_cli
 from rnnlm.config import SETTINGS
 
 QUICK = [*TINY, "--epochs", "1"]
@@ -537,3 +538,19 @@ def test_a_home_that_is_a_file_is_named(tmp_path):
                    env={"RNNLM_HOME": home})
     assert proc.stdout and "is a file, not a directory" in proc.stderr
     assert home.read_text() == "not a directory\n"
+
+
+def test_the_list_fits_an_80_column_terminal_the_corpus_and_model_giving_way(tmp_path, home):
+    model = tmp_path / "a-rather-long-model-name-for-the-runs-table.npz"
+    shutil.copy(REPO / "models/default.npz", model)
+    text = tmp_path / "a-rather-long-corpus-name-as-well.txt"
+    shutil.copy(REPO / "corpora/jenny/jenny.valid.txt", text)
+    for _ in range(2):
+        run_cli("eval", model, text, cwd=tmp_path, env=home)
+    ids = [r["id"] for r in runs_json(tmp_path, home)]
+    lines = run_cli("runs", cwd=tmp_path, env={**home, "COLUMNS": 80}).stdout.splitlines()
+    assert max(map(len, lines)) == 80
+    assert [line.split()[0] for line in lines[2:]] == ids               # every id whole
+    assert all(line.endswith("s") for line in lines[2:])               # the time column too
+    wide = run_cli("runs", cwd=tmp_path, env={**home, "COLUMNS": None}).stdout  # no width: whole
+    assert model.name in wide and text.name in wide

@@ -77,12 +77,19 @@ def print_runs(runs, console=None):
                      "-" if seconds is None else _duration(seconds)))
     table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1),
                   collapse_padding=True)
-    for i, name in enumerate(names):
-        # on a narrow terminal only the corpus gives way: every other column stays whole
-        whole = max(len(name), *(len(row[i]) for row in rows))
+    widths = {name: max(len(name), *(len(row[i]) for row in rows))
+              for i, name in enumerate(names)}
+    # on a narrow terminal the corpus and the model give way, the longer first, down to 6 and
+    # 9 characters; every other column stays whole (2 spaces between columns)
+    over = sum(widths.values()) + 2 * (len(names) - 1) - console.width
+    least = {"corpus": 6, "model": 9}
+    while over > 0 and any(widths[k] > least[k] for k in least):
+        longer = max((k for k in least if widths[k] > least[k]), key=widths.get)
+        widths[longer] -= 1
+        over -= 1
+    for name in names:
         table.add_column(name, justify="right" if name in ("ppl", "tokens", "time") else "left",
-                         no_wrap=True, overflow="ellipsis",
-                         min_width=6 if name == "corpus" else whole)
+                         no_wrap=True, overflow="ellipsis", width=widths[name])
     for row in rows:
         table.add_row(*row[:2], _status(row[2]), *row[3:])
     console.print(table)
