@@ -48,6 +48,7 @@ class LanguageModel:
         self.gates = []
         self.training = True
         self._loss_ready = False
+        self._forwards = 0                  # calls of forward: evaluating() tells if it ran
 
     @classmethod
     def from_config(cls, config):
@@ -115,8 +116,12 @@ class LanguageModel:
         With ``restore_state`` the carried state is saved too and put back afterwards, so a
         validation or a recording in the middle of a training epoch leaves it undisturbed;
         without it, the state stays as the block left it (generation's state is its own).
+        A forward in the block replaces the loss a backward() after it would differentiate,
+        so backward() is then refused until the next forward(x, t), not computed for the
+        block's last chunk.
         """
         training, saved = self.training, self.state if restore_state else None
+        forwards = self._forwards
         self._set_training(False)
         try:
             yield self
@@ -124,6 +129,8 @@ class LanguageModel:
             if restore_state:
                 self.state = saved
             self._set_training(training)
+            if self._forwards != forwards:
+                self._loss_ready = False
 
     def reset_state(self):
         for layer in self.layers:
@@ -153,6 +160,7 @@ class LanguageModel:
         """x (B, T) ids -> mean cross-entropy per token (nats) against t, or (B, T, V) logits
         (with the adaptive softmax: log-probabilities, logits of the same distribution)."""
         x = self._check_ids(x, "x")
+        self._forwards += 1
         if t is not None:
             t = self._check_ids(t, "t")
             if t.shape != x.shape:
@@ -194,7 +202,11 @@ class LanguageModel:
 
     def step_logits(self, ids):
         """One generation step without dropout: ids (B,) -> logits (B, V), state carried."""
-        ids = np.asarray(ids).reshape(-1, 1)
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise UsageError(f"step_logits takes one id per row, shape (batch,), got shape "
+                             f"{ids.shape}")
+        ids = ids.reshape(-1, 1)
         with self.evaluating():
             return self.forward(ids)[:, 0]
 

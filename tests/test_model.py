@@ -263,3 +263,29 @@ def test_a_cgroup_memory_limit_below_the_machines_is_the_one_training_checks(
     with pytest.raises(RnnlmError, match=r"needs 2\.7 GiB to train, more than the memory "
                                          r"limit of this process's cgroup \(1\.0 GiB\)"):
         check_fits_memory(too_large)
+
+
+def test_an_evaluation_between_forward_and_backward_leaves_no_loss_to_differentiate(tmp_path):
+    """evaluate() runs forwards of its own: a backward() after it would differentiate its last
+    chunk, not the caller's forward(x, t). It is refused instead; the next forward works."""
+    from rnnlm import evaluate
+    from rnnlm.data import Vocabulary
+
+    vocab = Vocabulary(["<unk>", "<eos>"] + [f"w{i}" for i in range(V - 2)], "word")
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(f"w{i % (V - 2)}" for i in range(200)) + "\n")
+    m = small_model("lstm", seed=3)
+    rng = np.random.default_rng(0)
+    x, t = rng.integers(0, V, (2, 4)), rng.integers(0, V, (2, 4))
+    m.forward(x, t)
+    evaluate(m, text, vocab=vocab)
+    with pytest.raises(UsageError, match="backward"):
+        m.backward()
+    m.reset_state()                     # the state the first forward carried on
+    m.forward(x, t)
+    m.backward()
+    reference = small_model("lstm", seed=3)
+    reference.forward(x, t)
+    reference.backward()
+    for name, g in reference.grads.items():
+        np.testing.assert_array_equal(m.grads[name], g)
