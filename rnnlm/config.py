@@ -7,11 +7,14 @@ and the runs log's ``settings``. A setting's canonical key is its flag without t
 (``embed-size``, ``layers``); the API keeps the field names (``embed_size``, ``num_layers``).
 """
 
+import numbers
 import re
 import tomllib
 import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+import numpy as np
 
 from .errors import DataError, UsageError
 
@@ -55,6 +58,24 @@ def parse_cutoffs(value):
     return cutoffs
 
 
+def _as_python(config):
+    """Each setting of a config as Python's own type: NumPy's scalars (np.int64(16) is a whole
+    number too, np.float32(0.25) a number) made int and float; a setting that is on or off
+    given anything but True or False refused, never read as true ("no" is a true string)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, (bool, np.bool_)):
+            value = bool(value)
+        elif isinstance(value, numbers.Integral):
+            value = int(value)
+        elif isinstance(value, numbers.Real) and not isinstance(value, float):
+            value = float(value)
+        if f.type is bool and not isinstance(value, bool):
+            key = f.metadata.get("key") or f.name.replace("_", "-")
+            raise UsageError(f"--{key} is on or off (True or False), got {value!r}")
+        object.__setattr__(config, f.name, value)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UsageError(f"--{name} must be a positive whole number, got {value!r}")
@@ -96,6 +117,7 @@ class ModelConfig:
     seed: int = setting(0, "Random seed for parameters and dropout.")
 
     def __post_init__(self):
+        _as_python(self)
         if self.cell not in CELLS:
             raise UsageError(f"--cell: unknown cell {self.cell!r}, choose one of {', '.join(CELLS)}")
         for name, flag in (("vocab_size", "vocab-size"), ("num_layers", "layers"),
@@ -110,8 +132,9 @@ class ModelConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1), got {value!r}")
         if not 0.0 < self.init_scale <= 10.0:             # written so that NaN fails too
             raise UsageError(f"--init-scale must be in (0, 10], got {self.init_scale}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UsageError(f"--seed must be a whole number >= 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or \
+                not 0 <= self.seed < 2**63:        # as a checkpoint and PyTorch's file keep it
+            raise UsageError(f"--seed must be a whole number in [0, 2^63), got {self.seed!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         self._check_softmax()
@@ -224,6 +247,7 @@ class TrainConfig:
     log_every: int = setting(200, "Steps between step events (--json, plain lines).")
 
     def __post_init__(self):
+        _as_python(self)
         if self.level not in ("word", "char"):
             raise UsageError(f"--level must be 'word' or 'char', got {self.level!r}")
         if not 0.0 <= self.valid_fraction < 1.0:

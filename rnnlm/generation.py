@@ -24,8 +24,9 @@ from numbers import Integral
 import numpy as np
 
 from .checkpoint import model_and_vocab
+from .model import memory_limit
 from .data import EOS, tokenize, unknown_message
-from .errors import CheckpointError, UsageError
+from .errors import CheckpointError, RnnlmError, UsageError
 
 # Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
 MAX_LENGTH = 10_000_000
@@ -51,8 +52,13 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     The model's training flag is restored afterwards; its carried state is generation's (reset at
     the start, left as the last step made it).
     """
+    for option, value in (("--greedy", greedy), ("--stop-at-eos", stop_at_eos),
+                          ("--strict", strict)):
+        if not isinstance(value, (bool, np.bool_)):       # "no" would read as true
+            raise UsageError(f"{option} is on or off (True or False), got {value!r}")
     _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples, random_seed)
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
+    _check_memory(beam or num_samples, len(vocab))
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
     end_id = _end_id(vocab) if stop_at_eos else None
     # the state is generation's: not restored; numpy's warnings (huge weights, a tiny
@@ -96,6 +102,20 @@ def _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples,
         other = "--num-samples" if num_samples > 1 else "--temperature/--top-k/--top-p"
         raise UsageError(f"--greedy does not combine with {other}: greedy decoding always "
                          "takes the most probable token, so every sample would be the same")
+
+
+_STEP_ARRAYS = 5     # (rows, V) float64 arrays a step holds at once: logits, weights, scores
+
+
+def _check_memory(rows, V):
+    """Sampling num_samples rows or keeping a beam of that width costs (rows, V) arrays each
+    step: past the memory this process may use, one RnnlmError instead of the kernel's kill."""
+    need = _STEP_ARRAYS * 8 * rows * V
+    limit, where = memory_limit()
+    if limit is not None and need > limit:
+        raise RnnlmError(f"{rows:,} rows of {V:,} tokens need about {need / 2**30:,.1f} GiB a "
+                         f"step, more than {where} ({limit / 2**30:,.1f} GiB): ask for a "
+                         f"narrower --beam or fewer --num-samples")
 
 
 def _seed_ids(seed, vocab, strict, on_warning):

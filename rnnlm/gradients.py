@@ -174,6 +174,7 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
     jenny validation text) is tokenized as a generate seed; unknown tokens read as <unk>
     (one warning to ``on_warning``). ``untrained``: the same configuration (and seed), freshly
     initialised. Lags run 0..min(max_lag, n-2): a lag with no position is not reported.
+    A LanguageModel given keeps its mode and carried state.
 
     Returns {"model", "untrained", "tokens", "layers": [{"layer": l, "lags": [0..K],
     "norm": [G[l][0], ..., G[l][K]]}]}.
@@ -195,7 +196,8 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
         on_warning(unknown_message(unknown, vocab.level))
     if untrained:
         model = LanguageModel.from_config(model.config)
-    with np.errstate(all="ignore"):         # non-finite norms are refused just below
+    # the caller's model keeps its carried state; non-finite norms are refused just below
+    with model.evaluating(restore_state=True), np.errstate(all="ignore"):
         G = flow(model, vocab.encode(tokens), max_lag)
     if not np.isfinite(G).all():
         raise CheckpointError(f"the gradient norms of '{name}' are not finite numbers (its "

@@ -7,9 +7,22 @@ and SGD then touch those rows only, with the same result to the last bit.
 """
 
 import math
+import numbers
 from contextlib import contextmanager
 
 import numpy as np
+
+from .errors import UsageError
+
+
+def _checked(name, value, low, high=math.inf, low_open=False):
+    """value as a float in [low, high) (or (low, high) with ``low_open``), else UsageError:
+    a negative or NaN step size would not fail, it would quietly train the wrong way."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not (low < value if low_open else low <= value) or not value < high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g})"
+        raise UsageError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
 
 
 def _unique(params, grads):
@@ -39,6 +52,10 @@ def clip_grad_norm(grads, max_norm, rows=None):
     scaled and the caller should skip the step). The norm reads every element (its sum keeps
     the order it always had); ``rows`` only spares the scaling the rows that are zero.
     """
+    if not (isinstance(max_norm, numbers.Real) and not isinstance(max_norm, bool)
+            and max_norm > 0):                  # math.inf (no clipping) is fine; NaN is not
+        raise UsageError(f"max_norm must be a number > 0 (math.inf: no clipping), got "
+                         f"{max_norm!r}")
     norm = global_norm(grads)
     if math.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
@@ -57,7 +74,7 @@ class SGD:
     """Plain stochastic gradient descent: p <- p - lr * g."""
 
     def __init__(self, lr):
-        self.lr = float(lr)
+        self.lr = _checked("lr", lr, 0.0)         # 0: where an annealed schedule ends
         self._scratch = {}
 
     def step(self, params, grads, rows=None):
@@ -83,9 +100,11 @@ class Adam:
     """Adam (Kingma & Ba, 2015) with bias correction."""
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = float(eps)
+        self.lr = _checked("lr", lr, 0.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise UsageError(f"betas must be a pair (b1, b2), got {betas!r}")
+        self.betas = tuple(_checked(f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas))
+        self.eps = _checked("eps", eps, 0.0, low_open=True)
         self.t = 0
         self.m, self.v = {}, {}
 

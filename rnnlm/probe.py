@@ -104,6 +104,7 @@ def probe(models=None, pairs=None, *, on_warning=None) -> list[dict]:
     "by_attractors": {count: {...}}} ("by_attractors" is empty when the file has no such
     column; "accuracy" is None with no pair scored). Pairs with a token outside a model's
     vocabulary are skipped and counted, with one warning per model through ``on_warning``.
+    A loaded Checkpoint's model keeps its mode and carried state.
     """
     if models is None or isinstance(models, (str, Path, Checkpoint)):
         models = [] if models is None else [models]
@@ -185,7 +186,8 @@ def _score(model, vocab, rows):
             jobs[len(read)].append((read, [(i, sign, p + j, t) for j, t in enumerate(word)]))
     margin = np.zeros(len(rows))              # log p(good) - log p(bad)
     if jobs:
-        with model.evaluating(), np.errstate(all="ignore"):     # non-finite: refused below
+        # the caller's model keeps its carried state; non-finite margins are refused below
+        with model.evaluating(restore_state=True), np.errstate(all="ignore"):
             start = _start(model, vocab, 0 in jobs)
             for length, group in jobs.items():
                 chunk = max(1, min(CHUNK_ROWS, CHUNK_VALUES // ((length + 1) * len(vocab))))

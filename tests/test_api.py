@@ -173,3 +173,58 @@ def test_rnnlm_shortens_openblas_idle_spin_before_numpy_loads_it(given, expected
     out = subprocess.run([sys.executable, "-c", _TIMEOUT_SEEN_BY_NUMPY], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == expected
+
+
+# --- the API checks what scripts pass it ------------------------------------------------------
+
+def test_numpy_numbers_are_numbers_and_a_flag_is_true_or_false():
+    model = rnnlm.LanguageModel(np.int64(20), hidden_size=np.int64(8), embed_size=np.int32(8),
+                                seed=np.uint8(3), dropout=np.float32(0.25),
+                                tie_weights=np.bool_(True))
+    c = model.config
+    assert (type(c.vocab_size), type(c.hidden_size), type(c.seed)) == (int, int, int)
+    assert type(c.dropout) is float and c.tie_weights is True
+    assert rnnlm.TrainConfig(lr=np.float32(2.0), epochs=np.int64(2)).lr == 2.0
+    for bad in (dict(tie_weights="no"), dict(variational=1)):
+        with pytest.raises(rnnlm.UsageError, match="on or off"):
+            rnnlm.LanguageModel(20, **bad)
+    with pytest.raises(rnnlm.UsageError, match="on or off"):
+        rnnlm.TrainConfig(random_bptt="no")
+    with pytest.raises(rnnlm.UsageError, match=r"--seed .*2\^63"):
+        rnnlm.LanguageModel(20, seed=2**63)              # a checkpoint could not hold it
+
+
+def test_optimizers_and_clipping_refuse_a_step_size_that_would_train_the_wrong_way():
+    grads = {"w": np.ones(4)}
+    for make in (lambda: rnnlm.SGD(-1), lambda: rnnlm.SGD(math.nan), lambda: rnnlm.SGD("1"),
+                 lambda: rnnlm.Adam(betas=(1, 2)), lambda: rnnlm.Adam(eps=0),
+                 lambda: rnnlm.clip_grad_norm(grads, -1.0),
+                 lambda: rnnlm.clip_grad_norm(grads, math.nan)):
+        with pytest.raises(rnnlm.UsageError):
+            make()
+    np.testing.assert_array_equal(grads["w"], np.ones(4))      # nothing was scaled
+    assert rnnlm.SGD(0).lr == 0.0                                # where annealing ends
+    assert rnnlm.clip_grad_norm(grads, math.inf) == 2.0          # no clipping
+
+
+def test_generate_refuses_flags_that_are_not_booleans_and_a_beam_beyond_memory():
+    model = rnnlm.load(REPO / "models/default.npz")
+    with pytest.raises(rnnlm.UsageError, match="--greedy is on or off"):
+        rnnlm.generate(model, "Jenny has", greedy="no")
+    with pytest.raises(rnnlm.RnnlmError, match="--beam"):
+        rnnlm.generate(model, "Jenny has", beam=10**12, length=2)
+    with pytest.raises(rnnlm.UsageError, match=r"shape \(batch,\)"):
+        model.model.step_logits([[1, 2], [3, 4]])
+
+
+def test_gradient_flow_and_probe_leave_the_models_state_as_it_was():
+    ckpt = rnnlm.load(REPO / "models/default.npz")
+    model = ckpt.model
+    model.forward(ckpt.vocab.encode("Jenny has her pen".split())[None, :])
+    before = model.state
+    rnnlm.gradient_flow(model, "Jenny has her pen .", max_lag=2, vocab=ckpt.vocab)
+    rnnlm.probe(ckpt)
+    for old, new in zip(before, model.state):
+        for k in old:
+            np.testing.assert_array_equal(new[k], old[k])
+    assert model.training                                        # and its mode
