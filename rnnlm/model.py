@@ -216,13 +216,15 @@ class LanguageModel:
 
 def check_fits_memory(c):
     """A model too large to train on this machine -> one RnnlmError, before anything is
-    allocated (or a loop over 10^20 layers begins). Training holds at least three copies of
-    the parameters: themselves, their gradients and the optimizer's state."""
+    allocated (or a loop over 10^20 layers begins). Training holds about five copies of the
+    parameters: themselves, their gradients, the optimizer's state (SGD's scratch, Adam's two
+    moments) and a step's temporaries as large as a gradient. Three let a 1.6e9-parameter
+    model start and be killed by the kernel, 19 GB counted against 23.5 GiB."""
     one_layer = dataclasses.replace(c, num_layers=1)        # the layers above it: alike
     G, H = RECURRENT_LAYERS[c.cell].blocks, c.hidden_size
     count = sum(math.prod(shape) for shape in param_shapes(one_layer).values()) + \
         (c.num_layers - 1) * G * H * (2 * H + 1)
-    need = 3 * count * np.dtype(c.dtype).itemsize
+    need = 5 * count * np.dtype(c.dtype).itemsize
     memory, where = memory_limit()
     if memory is not None and need > memory:
         raise RnnlmError(f"a model of about {count:,} parameters needs {need / 2**30:,.1f} GiB "

@@ -63,9 +63,15 @@ class OutputSlot:
         ``force``."""
         for path in (self.out, self.last):
             check_name(path)
-            if is_read(path, reads):
+            # (an --out that is the checkpoint resumed: X.last.npz as --out; X.npz resumed
+            # into itself is a resume of the best model, checked below)
+            if is_read(path, reads) or (path == self.out and not self.resumes_itself
+                                        and is_read(path, [self.resume])):
                 raise UsageError(f"--out '{self.out}' would write over '{path}', which this "
                                  f"training reads: choose another --out")
+            if path.is_dir():
+                raise UsageError(f"--out '{self.out}' would write over '{path}', a directory: "
+                                 f"give a file path")
         directory = self.out.parent
         # The default place is ours to create, but only once every check has passed (__enter__)
         self._make_directory = directory == Path("models") and not directory.exists()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .config import ModelConfig, TrainConfig, split_settings
+from .config import SETTINGS_BY_NAME, ModelConfig, TrainConfig, split_settings
 from .data import BatchStream, Corpus, load_corpus
 from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
@@ -152,8 +152,10 @@ def _merge_resumed(ckpt, model_settings, train_settings):
     for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
         for key, value in given.items():
             if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
-                raise UsageError(f"--{key.replace('_', '-')} {value} contradicts the "
-                                 f"checkpoint's {saved[key]}; drop it to resume")
+                flag = SETTINGS_BY_NAME[key].key if key in SETTINGS_BY_NAME else key
+                was = "not set" if saved[key] is None else saved[key]
+                raise UsageError(f"--{flag} {value} contradicts the checkpoint's {was}; drop "
+                                 f"it to resume")
     return ({**saved_model, **model_settings}, {**saved_train, **train_settings})
 
 
@@ -460,15 +462,24 @@ class Trainer:
     def _end_of_epoch(self, partial):
         """Validate, save, decay the lr; True if patience has run out."""
         st, cfg = self.state, self.cfg
-        before = st.best_valid_ppl
+        number = st.epoch + (1 if partial else 0)
+        # Improved: better than every earlier epoch's validation. The validations within an
+        # epoch (--eval-every, or where a time budget cut it) only keep the best model: one at
+        # the epoch's last step saw these very parameters, and every epoch would look unimproved.
+        before = min((r["valid_ppl"] for r in st.history
+                      if r["epoch"] < number and r["valid_ppl"] is not None), default=None)
+        best_before = st.best_valid_ppl
         valid_ppl = self._validate_and_keep()
         improved = valid_ppl is None or before is None or valid_ppl < before
+        # best: the model of this epoch's end is the best kept (<=: the validation at the same
+        # step within the epoch saw these parameters and kept them already)
+        best = valid_ppl is None or best_before is None or valid_ppl <= best_before
         st.bad_epochs = 0 if improved else st.bad_epochs + 1
         train_ppl = (math.exp(min(st.epoch_loss / st.epoch_tokens, 700.0))
                      if st.epoch_tokens else None)
-        record = {"epoch": st.epoch + (1 if partial else 0), "step": st.step,
+        record = {"epoch": number, "step": st.step,
                   "tokens": st.tokens, "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": self.lr, "elapsed_s": st.train_time, "best": improved,
+                  "lr": self.lr, "elapsed_s": st.train_time, "best": best,
                   **self._averaged()}
         st.history.append(record)
         if not partial:

@@ -10,6 +10,7 @@ import pytest
 
 import rnnlm
 from conftest import REPO
+from rnnlm.data import BatchStream, load_corpus
 
 
 def test_train_evaluate_load_round_trip_through_the_api(tmp_path, small_corpus):
@@ -148,6 +149,22 @@ def test_eval_every_validates_mid_epoch_and_patience_stops_an_overfitting_run(tm
     assert validated and all(e["step"] % 20 == 0 for e in validated)
     assert result.reason == "patience" and len(result.history) < 30
     assert [r["best"] for r in result.history][-2:] == [False, False]
+
+
+def test_a_validation_at_the_epochs_last_step_does_not_make_the_epoch_unimproved(tmp_path):
+    """--eval-every dividing the epoch validates its last step twice, the same parameters:
+    the epoch is compared with the earlier epochs, so an improving run keeps its lr."""
+    lines = (REPO / "corpora/jenny/jenny.train.txt").read_text().splitlines()
+    (tmp_path / "c.train.txt").write_text("\n".join(lines[:600]) + "\n")
+    (tmp_path / "c.valid.txt").write_text("\n".join(lines[600:700]) + "\n")
+    chunks = len(BatchStream(load_corpus(tmp_path).train, 8, 10))
+    result = rnnlm.train(tmp_path, out=tmp_path / "m.npz", progress=False, num_layers=1,
+                         embed_size=16, hidden_size=16, batch_size=8, bptt=10, epochs=3,
+                         eval_every=chunks)
+    valid = [r["valid_ppl"] for r in result.history]
+    assert valid[1] < valid[0] and valid[2] < valid[1]          # improving, epoch by epoch
+    assert [r["lr"] for r in result.history] == [20.0] * 3       # so never halved
+    assert all(r["best"] for r in result.history)
 
 
 # Run in a fresh interpreter: what OPENBLAS_THREAD_TIMEOUT holds at the moment numpy is imported.

@@ -260,7 +260,7 @@ def test_a_cgroup_memory_limit_below_the_machines_is_the_one_training_checks(
     monkeypatch.setattr(model_module, "memory_limit", lambda: (limit, where))
     fits, too_large = (ModelConfig(vocab_size=10_000, hidden_size=h) for h in (1000, 4000))
     check_fits_memory(fits)             # about 0.3 GiB to train
-    with pytest.raises(RnnlmError, match=r"needs 2\.7 GiB to train, more than the memory "
+    with pytest.raises(RnnlmError, match=r"needs 4\.4 GiB to train, more than the memory "
                                          r"limit of this process's cgroup \(1\.0 GiB\)"):
         check_fits_memory(too_large)
 

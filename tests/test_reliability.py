@@ -56,6 +56,7 @@ def assets(tmp_path_factory):
     (d / "notrain").mkdir()
     (d / "bom.toml").write_bytes(b"\xff\xfeembed-size = 8\n")        # UTF-16, not TOML's UTF-8
     (d / "cfg.toml").write_text("epochs = 1\n")
+    (d / "cc.last.npz").write_text("epochs = 1\n")          # a config named like a state
     (d / "chart.svg").write_text("<svg/>")
     (d / "notrain" / "notes.txt").write_text("no corpus here\n")
     rnnlm.train(d / "good.txt", out=d / "good.npz", progress=False, num_layers=1,
@@ -204,6 +205,15 @@ CASES = [
     ("overflow, probe", "probe {a}/huge.npz --json", 1, ["huge.npz", "finite"]),
     ("gradients binary text", "gradients {a}/good.npz --file {a}/nul.txt", 1,
      ["nul.txt", "binary", "offset 1"]),
+    ("out is the resumed state",
+     "train {a}/good.txt --resume {a}/good.last.npz --out {a}/good.last.npz --epochs 5 --force",
+     2, ["good.last.npz", "reads"]),
+    ("config is its last state", "train {a}/good.txt --config {a}/cc.last.npz --out {a}/cc.npz "
+     "--force", 2, ["cc.last.npz", "--config"]),
+    ("out is a directory", "train {a}/good.txt --out {a}/notrain --force", 2,
+     ["notrain", "directory"]),
+    ("resume contradicts, by flag", "train {a}/good.txt --resume {a}/good.last.npz --layers 2",
+     2, ["--layers 2", "contradicts"]),
     ("negative seed", "train {a}/good.txt --seed -1", 2, ["--seed"]),
     ("infinite lr", "train {a}/good.txt --lr inf", 2, ["--lr", "finite"]),
     ("huge init scale", "train {a}/good.txt --init-scale 1e300", 2, ["--init-scale"]),

@@ -1,7 +1,6 @@
 """`rnnlm train`: its options come from the settings declared in config.py, one per setting."""
 
 import inspect
-import os
 from pathlib import Path
 
 import typer
@@ -9,6 +8,8 @@ import typer
 from .. import display
 from ..config import SETTINGS, SETTINGS_BY_NAME, read_config_file
 from ..errors import UsageError
+from ..files import is_read
+from ..outputs import last_path
 from .app import app, examples, log_option, option
 
 MODEL_PANEL, TRAIN_PANEL = "Model settings", "Training settings"
@@ -65,9 +66,11 @@ def train(
     from ..training import train as run_training
 
     given = {k: v for k, v in settings.items() if v is not None}
-    if config is not None and out is not None and out.exists() and config.exists() and \
-            os.path.samefile(config, out):
-        raise UsageError(f"--out '{out}' is the --config file: choose another --out")
+    if config is not None and out is not None:
+        for path in (out, last_path(out)):          # the model and its X.last.npz
+            if is_read(path, [config]):
+                raise UsageError(f"--out '{out}' would write over '{path}', the --config "
+                                 f"file: choose another --out")
     settings = read_config_file(config) if config is not None else {}
     settings.update({k: SETTINGS_BY_NAME[k].parse(v) if SETTINGS_BY_NAME[k].parse else v
                      for k, v in given.items()})     # --max-time 30m -> 1800.0
