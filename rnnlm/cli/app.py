@@ -15,6 +15,7 @@ def examples(*commands):
 # does not export under one name across versions (click's, or its vendored copy): find it.
 _TyperUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
+
 class OutputClosed(Exception):
     """The reader of stdout went away (``rnnlm generate | head``): not an error of rnnlm's."""
 
