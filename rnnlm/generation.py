@@ -24,9 +24,9 @@ from numbers import Integral
 import numpy as np
 
 from .checkpoint import model_and_vocab
-from .model import memory_limit
 from .data import EOS, tokenize, unknown_message
 from .errors import CheckpointError, RnnlmError, UsageError
+from .model import memory_limit
 
 # Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
 MAX_LENGTH = 10_000_000
