@@ -223,8 +223,7 @@ class TrainConfig:
     lr_decay: float = setting(0.5, "Factor applied to the lr when it decays.")
     decay_after: int | None = setting(None, "Decay the lr after each epoch from this one.",
                                       shown="off")
-    decay_on_plateau: bool = setting(True, "Decay the lr after an epoch whose validation is "
-                                           "no better than every earlier epoch's.")
+    decay_on_plateau: bool = setting(True, "Decay the lr when validation does not improve.")
     anneal: float = setting(0.0, "Lower the lr linearly to 0 over this last fraction of the "
                                  "budget (--max-time or --epochs, whichever ends first).",
                             shown="0, off")

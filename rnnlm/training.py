@@ -381,7 +381,10 @@ class Trainer:
                     window["loss"] += loss * x.size
                     window["tokens"] += x.size
                 window["time"] += elapsed
-                self._report_step(window, norm, bar)
+                # the epoch's end validates this step's parameters anyway: once is enough, and
+                # a second look at them would count as no improvement (halving the lr)
+                ends = st.position == len(self.stream) or self.schedule.out_of_time(st)
+                self._report_step(window, norm, bar, validate=not ends)
                 if self._signal is not None:
                     return True
                 if self.schedule.out_of_time(st):
@@ -420,7 +423,9 @@ class Trainer:
                                      f"step skipped, lr lowered to {st.lr:.4g}")
         return bad_steps
 
-    def _report_step(self, window, norm, bar):
+    def _report_step(self, window, norm, bar, validate=True):
+        """The step's events, and its validation every --eval-every steps (unless
+        ``validate`` is off: the epoch or the budget ends at this step, and validates it)."""
         st, cfg = self.state, self.cfg
         train_ppl = (math.exp(min(window["loss"] / window["tokens"], 700.0))
                      if window["tokens"] else None)
@@ -433,7 +438,7 @@ class Trainer:
             bar.update(1)
             if train_ppl is not None:
                 bar.set_postfix(ppl=f"{train_ppl:.1f}", lr=f"{self.lr:.3g}", refresh=False)
-        validate = cfg.eval_every is not None and st.step % cfg.eval_every == 0
+        validate = validate and cfg.eval_every is not None and st.step % cfg.eval_every == 0
         if st.step % cfg.log_every == 0 or validate:
             if validate:
                 fields["valid_ppl"] = self._validate_and_keep()
@@ -462,24 +467,15 @@ class Trainer:
     def _end_of_epoch(self, partial):
         """Validate, save, decay the lr; True if patience has run out."""
         st, cfg = self.state, self.cfg
-        number = st.epoch + (1 if partial else 0)
-        # Improved: better than every earlier epoch's validation. The validations within an
-        # epoch (--eval-every, or where a time budget cut it) only keep the best model: one at
-        # the epoch's last step saw these very parameters, and every epoch would look unimproved.
-        before = min((r["valid_ppl"] for r in st.history
-                      if r["epoch"] < number and r["valid_ppl"] is not None), default=None)
-        best_before = st.best_valid_ppl
+        before = st.best_valid_ppl
         valid_ppl = self._validate_and_keep()
         improved = valid_ppl is None or before is None or valid_ppl < before
-        # best: the model of this epoch's end is the best kept (<=: the validation at the same
-        # step within the epoch saw these parameters and kept them already)
-        best = valid_ppl is None or best_before is None or valid_ppl <= best_before
         st.bad_epochs = 0 if improved else st.bad_epochs + 1
         train_ppl = (math.exp(min(st.epoch_loss / st.epoch_tokens, 700.0))
                      if st.epoch_tokens else None)
-        record = {"epoch": number, "step": st.step,
+        record = {"epoch": st.epoch + (1 if partial else 0), "step": st.step,
                   "tokens": st.tokens, "train_ppl": train_ppl, "valid_ppl": valid_ppl,
-                  "lr": self.lr, "elapsed_s": st.train_time, "best": best,
+                  "lr": self.lr, "elapsed_s": st.train_time, "best": improved,
                   **self._averaged()}
         st.history.append(record)
         if not partial:
