@@ -481,8 +481,10 @@ class Trainer:
         if not partial:
             self.schedule.end_of_epoch(st, improved)
         self._save(self.last)
-        epoch_time = record["elapsed_s"] - (st.history[-2]["elapsed_s"]
-                                            if len(st.history) > 1 else 0.0)
-        self.emit("epoch", **record, tokens_per_s=(st.epoch_tokens / epoch_time
-                                                   if epoch_time > 0 else 0.0))
+        # since the record before (a time budget's cut may have split this epoch): its tokens
+        # over its time, not the whole epoch's tokens over the time since the cut
+        previous = st.history[-2] if len(st.history) > 1 else {"tokens": 0, "elapsed_s": 0.0}
+        seconds = record["elapsed_s"] - previous["elapsed_s"]
+        self.emit("epoch", **record, tokens_per_s=((record["tokens"] - previous["tokens"]) /
+                                                   seconds if seconds > 0 else 0.0))
         return cfg.patience is not None and st.bad_epochs >= cfg.patience

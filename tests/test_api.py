@@ -106,10 +106,18 @@ def test_time_budget_stops_mid_epoch_and_counts_over_resumes(tmp_path, small_cor
     assert first.reason == "max_time"
     state = rnnlm.load(first.last).meta["train_state"]
     assert 0.5 <= state["train_time"] < 5 and state["epoch"] < 100
-    second = rnnlm.train(small_corpus, resume=first.last, max_time=1.0, progress=False)
+    events = []
+    second = rnnlm.train(small_corpus, resume=first.last, max_time=1.0, progress=False,
+                         callback=events.append)
     after = rnnlm.load(second.last).meta["train_state"]
     assert second.reason == "max_time"
     assert 1.0 <= after["train_time"] < 6 and after["step"] > state["step"]
+    # each epoch event's speed: the tokens since the record before, over the time since it
+    records = [{"tokens": 0, "elapsed_s": 0.0}] + after["history"]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    for e, before in zip(epochs, records[-len(epochs) - 1:]):
+        assert e["tokens_per_s"] == pytest.approx(
+            (e["tokens"] - before["tokens"]) / (e["elapsed_s"] - before["elapsed_s"]))
 
 
 def test_anneal_lowers_the_lr_linearly_over_the_last_share_of_the_epochs(tmp_path,
