@@ -71,12 +71,16 @@ def _check_limits(level: str, max_vocab: int | None, min_count: int) -> None:
         raise UsageError(f"--min-count must be at least 1, got {min_count}")
 
 
-def unknown_message(names, level: str) -> str:
-    """The warning for the distinct tokens ``names`` a vocabulary lacks: the first 10, each
-    cut to 30 characters, and how many more (a seed of a whole book stays one short line)."""
+def unknown_message(tokens, vocab) -> str | None:
+    """The warning for the tokens the vocabulary lacks, or None: the first 10 distinct ones in
+    order, each cut to 30 characters, and how many more (a seed of a whole book stays one
+    short line)."""
+    names = list(dict.fromkeys(t for t in tokens if t not in vocab))
+    if not names:
+        return None
     shown = ", ".join(repr(t if len(t) <= 30 else t[:30] + "...") for t in names[:10])
     more = f" and {len(names) - 10:,} more" if len(names) > 10 else ""
-    what = "words" if level == "word" else "characters"
+    what = "words" if vocab.level == "word" else "characters"
     return f"{what} unknown to the model, read as <unk>: {shown}{more}"
 
 

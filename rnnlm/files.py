@@ -34,7 +34,7 @@ def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
     """
     path = Path(path)
     cleanup_stale_temporaries(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp = _temporary(path)
     # O_EXCL: never write into someone else's file; 0o666 lets the umask decide as usual.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -49,6 +49,11 @@ def atomic_write(path, write, *, binary=False, newline=None, encoding="utf-8"):
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _temporary(path):
+    """A fresh name for atomic_write's temporary beside ``path``: .<name>.<random>.tmp."""
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
 
 
 def is_read(path, reads):
@@ -70,9 +75,6 @@ def is_read(path, reads):
     return False
 
 
-_TEMPORARY_EXTRA = len("..01234567.tmp")    # what atomic_write's temporary adds to a name
-
-
 def check_name(path, flag="--out"):
     """A file name the file system takes, with room for the temporary written beside it (see
     atomic_write), or one RnnlmError; before any work, not at the first save."""
@@ -82,10 +84,11 @@ def check_name(path, flag="--out"):
     except (OSError, ValueError, AttributeError):       # no such directory (said later)
         limit = 255
     size = len(os.fsencode(path.name))
-    if size + _TEMPORARY_EXTRA > limit:
+    extra = len(os.fsencode(_temporary(path).name)) - size
+    if size + extra > limit:
         raise RnnlmError(f"{flag} '{path}': a name of {size} bytes is too long here (at most "
-                         f"{limit - _TEMPORARY_EXTRA}, with room for the temporary file "
-                         f"written beside it): choose a shorter name")
+                         f"{limit - extra}, with room for the temporary file written beside "
+                         f"it): choose a shorter name")
 
 
 def check_output(path, *, force=False, reads=(), flag="--out"):

@@ -84,9 +84,9 @@ def record(checkpoint_or_model, text, vocab=None, on_warning=None) -> GateRecord
     if not tokens:
         raise UsageError("TEXT has no tokens to read")
     unknown = [t not in vocab for t in tokens]
-    if any(unknown) and on_warning is not None:
-        names = list(dict.fromkeys(t for t, u in zip(tokens, unknown) if u))
-        on_warning(unknown_message(names, vocab.level))
+    message = unknown_message(tokens, vocab)
+    if message is not None and on_warning is not None:
+        on_warning(message)
     cell, H = model.config.cell, model.config.hidden_size
     with model.evaluating(restore_state=True):
         try:

@@ -120,9 +120,9 @@ def _check_memory(rows, V):
 
 def _seed_ids(seed, vocab, strict, on_warning):
     tokens = tokenize(seed, vocab.level)
-    unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))    # once each, in order
-    if unknown:
-        message = "seed " + unknown_message(unknown, vocab.level)
+    message = unknown_message(tokens, vocab)
+    if message is not None:
+        message = "seed " + message
         if strict:
             raise UsageError(message)
         if on_warning is not None:
@@ -191,9 +191,8 @@ def _normalize(logits):
     distribution to choose from: one CheckpointError."""
     z = logits.astype(np.float64)           # logprob is accumulated in float64 anyway
     m = z.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):     # inf - inf: caught below
-        e = np.exp(z - m)
-        lse = m[:, 0] + np.log(e.sum(axis=1))
+    e = np.exp(z - m)                       # (inf - inf warns not: generate ignores numpy's
+    lse = m[:, 0] + np.log(e.sum(axis=1))   # warnings, and this check catches the result)
     if not np.isfinite(lse).all():
         raise CheckpointError("the model's outputs are not finite numbers (its weights "
                               "overflow float32 arithmetic): it cannot generate; retrain it "

@@ -191,9 +191,9 @@ def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None,
     if len(tokens) < 2:
         raise DataError(f"the text has {len(tokens)} token{'s' * (len(tokens) != 1)}: gradient "
                         "flow needs at least 2 (one prediction)")
-    unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))
-    if unknown and on_warning is not None:
-        on_warning(unknown_message(unknown, vocab.level))
+    message = unknown_message(tokens, vocab)
+    if message is not None and on_warning is not None:
+        on_warning(message)
     if untrained:
         model = LanguageModel.from_config(model.config)
     # the caller's model keeps its carried state; non-finite norms are refused just below

@@ -383,11 +383,12 @@ class Trainer:
                 window["time"] += elapsed
                 # the epoch's end validates this step's parameters anyway: once is enough, and
                 # a second look at them would count as no improvement (halving the lr)
-                ends = st.position == len(self.stream) or self.schedule.out_of_time(st)
+                out_of_time = self.schedule.out_of_time(st)
+                ends = out_of_time or st.position == len(self.stream)
                 self._report_step(window, norm, bar, validate=not ends)
                 if self._signal is not None:
                     return True
-                if self.schedule.out_of_time(st):
+                if out_of_time:
                     return False
         finally:
             if bar is not None:

@@ -197,7 +197,7 @@ def _process_start(pid):
 
 def _alive(pid, host, pid_start):
     """False when the process that runs a run is certainly gone; True when it may be alive."""
-    if pid is None or host != _text(socket.gethostname()):     # as the log keeps it
+    if pid is None or host != _host():
         return True                         # another machine's process: cannot tell
     try:
         os.kill(pid, 0)
@@ -209,6 +209,11 @@ def _alive(pid, host, pid_start):
 
 
 # --- writing: one run ------------------------------------------------------------------------
+
+def _host():
+    """This machine's name as the log keeps it (see _text)."""
+    return _text(socket.gethostname())
+
 
 def _json(value):
     """JSON text for a column: non-ASCII as itself (so a search finds 'données'), NaN and
@@ -295,7 +300,7 @@ class Recorder:
                    "settings": _json(settings), "corpus": _json(corpus),
                    "out": None if out is None else str(out),
                    "last": None if last is None else str(last), "machine": _json(machine()),
-                   "rnnlm_version": __version__, "pid": pid, "host": socket.gethostname(),
+                   "rnnlm_version": __version__, "pid": pid, "host": _host(),
                    "pid_start": _process_start(pid)}
             row = {k: _storable(v) for k, v in row.items()}
             with _transaction(conn):
@@ -481,7 +486,7 @@ class RunsLog:
                               (run_id,))[0]
             if force or _status(row) != "running":
                 continue
-            if row["host"] != _text(socket.gethostname()):
+            if row["host"] != _host():
                 raise UsageError(f"run {run_id} is running on host '{row['host']}', which "
                                  f"rnnlm cannot check from here: if it has stopped, delete it "
                                  f"with --force")
