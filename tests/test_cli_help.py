@@ -6,6 +6,7 @@ import typer
 
 from conftest import run_cli
 from rnnlm.cli import app
+from rnnlm.cli.app import COMMAND_ORDER
 
 # Options with no default to show: they act at once and exit.
 ACTIONS = {"--help", "--version", "--install-completion", "--show-completion"}
@@ -58,3 +59,27 @@ def test_a_usage_error_points_to_the_help_of_its_command(tmp_path, args, path):
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert line.startswith("rnnlm: error: ") and line.endswith(f" (see '{path} --help')")
+
+
+def test_the_help_lists_train_first_then_what_reads_a_model_then_logs_and_interop(tmp_path):
+    text = run_cli("--help", cwd=tmp_path, env={"COLUMNS": "160"}).stdout
+    panel = text[text.index("Commands"):]
+    panel = panel[:panel.index("╰")]
+    listed = [line.split()[1] for line in panel.splitlines()
+              if len(line.split()) > 1 and line.split()[1] in COMMAND_ORDER]
+    assert listed == list(COMMAND_ORDER)
+    assert set(COMMAND_ORDER) == set(typer.main.get_command(app).commands)
+
+
+@pytest.mark.parametrize("args", [
+    ["generate", "m.npz", "--seed", "Jenny has"],
+    ["inspect-gates", "m.npz", "Jenny has"],
+])
+def test_a_model_given_as_an_argument_is_told_to_use_model(tmp_path, args):
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert "; a model is given as --model m.npz (see 'rnnlm " in line
+    # an extra argument that is no model gets no such hint
+    proc = run_cli("generate", "--seed", "a", "b", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--model" not in proc.stderr

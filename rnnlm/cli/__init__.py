@@ -36,7 +36,7 @@ def main():
     except _TyperUsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":     # bare `rnnlm`: the help was shown
             sys.exit(0)
-        display.print_error(e.format_message().replace("\n", " ") +
+        display.print_error(e.format_message().replace("\n", " ") + _model_hint(e) +
                             f" (see '{_command_path(e.ctx)} --help')")
         code = 2
     except typer.Abort:
@@ -70,6 +70,20 @@ def _command_path(ctx):
             break
         words.append(arg)
     return " ".join(words)
+
+
+def _model_hint(e):
+    """'; a model is given as --model m.npz' where a command that takes its model that way
+    (generate, inspect-gates) was given one as an argument, as eval takes it."""
+    command = e.ctx.command if e.ctx is not None else None
+    if "unexpected extra argument" not in e.format_message() or command is None or \
+            not any("--model" in param.opts for param in command.params):
+        return ""
+    words = sys.argv[1:]
+    for before, word in zip(["", *words], words):
+        if word.endswith(".npz") and not word.startswith("-") and before != "--model":
+            return f"; a model is given as --model {word}"
+    return ""
 
 
 def _flush_stdout():

@@ -20,7 +20,18 @@ class OutputClosed(Exception):
     """The reader of stdout went away (``rnnlm generate | head``): not an error of rnnlm's."""
 
 
+# The help lists the commands in the order a user meets them, not in the order their modules
+# happen to register them: train first, then what reads a model, then the logs and interop.
+COMMAND_ORDER = ("train", "eval", "generate", "inspect-gates", "probe", "gradients", "runs",
+                 "models", "info", "export", "import")
+
+
 class _Group(TyperGroup):
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
     def invoke(self, ctx):
         # Typer turns a BrokenPipeError into exit 1 with nothing said; main() decides instead
         try:
