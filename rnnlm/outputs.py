@@ -9,7 +9,9 @@ from .files import check_directory, check_name, is_read
 
 
 def default_out(corpus_name, cell):
-    return Path("models") / f"{corpus_name}-{cell}.npz"
+    """models/<corpus>-<cell>.npz, a corpus file named without its .txt: news.txt -> news-lstm."""
+    stem = corpus_name[: -len(".txt")] if corpus_name.lower().endswith(".txt") else corpus_name
+    return Path("models") / f"{stem or corpus_name}-{cell}.npz"
 
 
 def last_path(out):

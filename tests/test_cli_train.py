@@ -300,3 +300,12 @@ def test_a_closed_output_pipe_stops_training_with_its_state_saved(tmp_path, smal
     proc = run_cli("train", small_corpus, "--epochs", str(stopped["epoch"] + 1), "--resume",
                    last, "--json", cwd=tmp_path)
     assert json_events(proc.stdout)[0]["step"] == stopped["step"] + 1
+
+
+def test_the_default_out_names_a_corpus_file_without_its_txt(tmp_path, small_corpus):
+    proc = run_cli("train", small_corpus.name, *TINY, "--epochs", "1", "--cell", "gru",
+                   cwd=tmp_path)
+    out = tmp_path / "models/small-gru.npz"
+    assert out.exists() and (tmp_path / "models/small-gru.last.npz").exists()
+    assert "models/small-gru.npz" in proc.stdout + proc.stderr
+    assert load(out).meta["corpus"]["name"] == "small.txt"     # the corpus keeps its name
