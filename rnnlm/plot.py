@@ -5,6 +5,7 @@ A series is (label, xs, ys); a Chart says what the axes are. ``runs.curve`` make
 a run's events; ``chart_of_runs`` the chart of one of their metrics.
 """
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,10 @@ def terminal_chart(series, chart, width, height, colour=True):
         plt.plot(xs, shown, label=label, marker="dot" if len(xs) > 1 else "x")
     if chart.log_y:
         plt.yscale("log")
+    limits = _room_for_the_legend([y for _, _, ys in series for y in ys], chart.log_y,
+                                  rows=height - 5, legend_rows=len(series))
+    if limits:
+        plt.ylim(*limits)
     if chart.x_ticks:
         plt.xticks(*zip(*chart.x_ticks))
     else:
@@ -86,6 +91,27 @@ def terminal_chart(series, chart, width, height, colour=True):
     chart = plt.build()
     plt.clf()
     return chart if colour else plt.uncolorize(chart)
+
+
+def _room_for_the_legend(values, log_y, rows, legend_rows):
+    """y limits that keep the data out of the top ``legend_rows`` of the ``rows`` the plot has.
+
+    plotext draws its legend, a row per line, over the plot's top-left corner, where a
+    learning curve starts: its first points, the highest and leftmost, were hidden under it.
+    The limits are in plotext's units (log10 of the values on a log axis); None where there
+    is nothing to make room in (no data, one value, or a non-positive one on a log axis).
+    """
+    values = [max(-TERMINAL_CEILING, min(v, TERMINAL_CEILING)) for v in values]
+    if not values or (log_y and min(values) <= 0):
+        return None
+    if log_y:
+        values = [math.log10(v) for v in values]
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        return None
+    # one row more than the legend's: plotext rounds a value to its row
+    data_rows = max(rows - legend_rows - 1, rows // 2, 1)
+    return lo, lo + (hi - lo) * max(rows, 1) / data_rows
 
 
 def save_chart(series, chart, path):

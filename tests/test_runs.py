@@ -477,6 +477,29 @@ def test_plot_draws_every_run_in_one_chart(tmp_path, home, tiny_corpus):
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("log_y", [True, False])
+@pytest.mark.parametrize("height", [12, 20, 30])
+def test_the_legend_never_hides_a_point(log_y, height):
+    # plotext draws the legend over the top-left corner, where a learning curve starts: a run
+    # validated once, at the fewest tokens and the highest perplexity, stood right there
+    from rnnlm.plot import Chart, terminal_chart
+
+    series = [("first", [40_000.0], [90.0]), ("second", [400_000.0], [11.5]),
+              ("third", [40_000.0, 100_000.0, 400_000.0], [50.0, 30.0, 12.0])]
+    chart = terminal_chart(series, Chart("validation perplexity", "training tokens", log_y),
+                           width=80, height=height, colour=False)
+    rows = chart.splitlines()
+    legend = [i for i, row in enumerate(rows) if any(f" {label}" in row and "xx" in row or
+                                                     "••" in row and label in row
+                                                     for label, _, _ in series)]
+    assert len(legend) == 3
+    # the lone points: their two markers each, in the legend, and one more each in the plot
+    assert chart.count("x") == 2 * 2 + 2
+    # the third run's first point, leftmost and highest of its line, below the legend
+    assert any(row.split("┤" if "┤" in row else "│", 1)[-1].startswith("•")
+               for row in rows[max(legend) + 1:])
+
+
 def test_plot_writes_a_picture_or_names_the_extra(tmp_path, home, tiny_corpus):
     train(tiny_corpus, tmp_path, home, "--epochs", "2")
     no_matplotlib = tmp_path / "blocked"
