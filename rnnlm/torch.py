@@ -143,13 +143,15 @@ class RNNLM(nn.Module):
             state = interop.torch_tensors(params, c)
         self.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
 
-    def rnnlm_params(self):
-        """The weights as rnnlm's parameters (name -> float32 numpy array)."""
+    def rnnlm_params(self, dtype=np.float32):
+        """The weights as rnnlm's parameters (name -> numpy array of ``dtype``: float32, as
+        rnnlm trains, or float64, as its gradient checks run)."""
         c = self.config
-        s = {k: v.detach().cpu().float().numpy() for k, v in self.state_dict().items()}
+        torch_dtype = torch.from_numpy(np.empty(0, dtype)).dtype
+        s = {k: v.detach().cpu().to(torch_dtype).numpy() for k, v in self.state_dict().items()}
         if c.cell != "gru":
             _, params = interop.from_torch_tensors(s, {}, c.cell, "the module")
-            return {k: v.astype(np.float32, copy=False) for k, v in params.items()}
+            return {k: v.astype(dtype, copy=False) for k, v in params.items()}
         params = {name: s[ours] for name, ours in self._gru_names().items()}
         if c.softmax == "adaptive":
             params.update(interop.adaptive_params(s, "the module")[0])

@@ -353,3 +353,58 @@ def test_outputs_are_not_overwritten_without_force(tmp_path):
     assert (tmp_path / "m.safetensors").read_bytes() == before
     run_cli("import", tmp_path / "m.safetensors", tmp_path / "keep.npz", "--force", cwd=tmp_path)
     assert rnnlm.load(tmp_path / "keep.npz").model.config == model.config
+
+
+@pytest.mark.parametrize("min_size", [0, 10**12], ids=["MT-times-xT", "x-times-M"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("tied", [False, True])
+def test_training_steps_match_pytorch_autograd(cell, tied, min_size, monkeypatch):
+    # The engine's hand-written backward, checked against an independent one: PyTorch's
+    # autograd on the same function, over chunks whose state is carried and not
+    # differentiated, with clipping by the global norm (the tied matrix counted once) and SGD
+    # on the mean loss (the untied embedding updated only in the rows a chunk touched).
+    from rnnlm import SGD, clip_grad_norm, layers
+
+    # both arrangements of the time loops' products (chosen by the layer's size)
+    monkeypatch.setattr(layers._StepProduct, "min_size", min_size)
+    monkeypatch.setattr(layers._StepProduct, "min_steps", 0)
+
+    B, T, V, lr = 3, 5, len(WORDS), 2.0
+    ours = LanguageModel(V, cell=cell, num_layers=2, embed_size=6, hidden_size=6,
+                         tie_weights=tied, init_scale=0.5, dtype="float64", seed=3)
+    theirs = RNNLM(ours.config, WORDS).double()
+    theirs.load_rnnlm_params({k: v.copy() for k, v in ours.params.items()})
+    for name, param in theirs.named_parameters():
+        # nn.LSTM and nn.RNN add two biases where rnnlm has one (export writes it as bias_ih
+        # and zeros): the same function, but two gradients to count and step. Held at zero,
+        # bias_hh leaves the parametrization rnnlm's.
+        if "bias_hh" in name:
+            param.requires_grad_(False)
+    trained = [p for p in theirs.parameters() if p.requires_grad]
+    sgd, torch_sgd = SGD(lr), torch.optim.SGD(trained, lr=lr)
+    rng, state, clipped = np.random.default_rng(0), None, 0
+    for max_norm in (10.0, 0.05, 10.0, 0.05):       # clipping idle, then acting
+        x, t = (rng.integers(0, V - 2, (B, T)) for _ in range(2))   # rows V-2, V-1 never seen
+        loss = ours.train().forward(x, t)
+        ours.backward()
+        norm = clip_grad_norm(ours.grads, max_norm, ours.grad_rows)
+        sgd.step(ours.params, ours.grads, ours.grad_rows)
+
+        logits, state = theirs(torch.from_numpy(x.T.copy()), state)
+        torch_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V),
+                                                 torch.from_numpy(t.T.reshape(-1).copy()))
+        torch_sgd.zero_grad(set_to_none=True)
+        torch_loss.backward()
+        torch_norm = torch.nn.utils.clip_grad_norm_(trained, max_norm)
+        torch_sgd.step()
+        state = tuple(s.detach() for s in state) if cell == "lstm" else state.detach()
+
+        assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
+        assert norm == pytest.approx(torch_norm.item(), rel=1e-10)
+        clipped += norm > max_norm
+        after = theirs.rnnlm_params(np.float64)
+        for name, value in ours.params.items():
+            np.testing.assert_allclose(value, after[name], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{cell} {name}")
+    assert clipped == 2
+
