@@ -358,12 +358,14 @@ def test_outputs_are_not_overwritten_without_force(tmp_path):
 @pytest.mark.parametrize("min_size", [0, 10**12], ids=["MT-times-xT", "x-times-M"])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("tied", [False, True])
-def test_training_steps_match_pytorch_autograd(cell, tied, min_size, monkeypatch):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_steps_match_pytorch_autograd(cell, tied, min_size, optimizer, monkeypatch):
     # The engine's hand-written backward, checked against an independent one: PyTorch's
     # autograd on the same function, over chunks whose state is carried and not
-    # differentiated, with clipping by the global norm (the tied matrix counted once) and SGD
-    # on the mean loss (the untied embedding updated only in the rows a chunk touched).
-    from rnnlm import SGD, clip_grad_norm, layers
+    # differentiated, with clipping by the global norm (the tied matrix counted once), then
+    # SGD on the mean loss (the untied embedding updated only in the rows a chunk touched) or
+    # Adam (its bias corrections folded into one step size and one eps).
+    from rnnlm import SGD, Adam, clip_grad_norm, layers
 
     # both arrangements of the time loops' products (chosen by the layer's size)
     monkeypatch.setattr(layers._StepProduct, "min_size", min_size)
@@ -381,22 +383,25 @@ def test_training_steps_match_pytorch_autograd(cell, tied, min_size, monkeypatch
         if "bias_hh" in name:
             param.requires_grad_(False)
     trained = [p for p in theirs.parameters() if p.requires_grad]
-    sgd, torch_sgd = SGD(lr), torch.optim.SGD(trained, lr=lr)
+    if optimizer == "sgd":
+        opt, torch_opt = SGD(lr), torch.optim.SGD(trained, lr=lr)
+    else:
+        opt, torch_opt = Adam(0.01), torch.optim.Adam(trained, lr=0.01)
     rng, state, clipped = np.random.default_rng(0), None, 0
     for max_norm in (10.0, 0.05, 10.0, 0.05):       # clipping idle, then acting
         x, t = (rng.integers(0, V - 2, (B, T)) for _ in range(2))   # rows V-2, V-1 never seen
         loss = ours.train().forward(x, t)
         ours.backward()
         norm = clip_grad_norm(ours.grads, max_norm, ours.grad_rows)
-        sgd.step(ours.params, ours.grads, ours.grad_rows)
+        opt.step(ours.params, ours.grads, ours.grad_rows)
 
         logits, state = theirs(torch.from_numpy(x.T.copy()), state)
         torch_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V),
                                                  torch.from_numpy(t.T.reshape(-1).copy()))
-        torch_sgd.zero_grad(set_to_none=True)
+        torch_opt.zero_grad(set_to_none=True)
         torch_loss.backward()
         torch_norm = torch.nn.utils.clip_grad_norm_(trained, max_norm)
-        torch_sgd.step()
+        torch_opt.step()
         state = tuple(s.detach() for s in state) if cell == "lstm" else state.detach()
 
         assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
