@@ -200,14 +200,28 @@ def test_eval_and_generate_record_their_results(tmp_path, home):
     assert lines(run_cli("runs", "events", evaluated["id"], cwd=tmp_path,
                          env=home).stdout) == [printed]
     assert {s["run_id"] for s in samples} == {generated["id"]}
-    assert generated["results"]["samples"] == samples             # texts and log-probabilities
-    assert generated["settings"]["seed"] == "Jenny has"
+    # texts and log-probabilities; the seed, the same in each, once, with the settings
+    assert generated["results"]["samples"] == [{k: v for k, v in s.items() if k != "seed"}
+                                               for s in samples]
+    assert {s["seed"] for s in samples} == {generated["settings"]["seed"]} == {"Jenny has"}
+    assert lines(run_cli("runs", "events", generated["id"], cwd=tmp_path,
+                         env=home).stdout) == generated["results"]["samples"]
     assert generated["settings"]["random-seed"] == 3
     plain = run_cli("generate", "--seed", "Jenny has", "--greedy", cwd=tmp_path, env=home)
     assert plain.stderr == f"rnnlm: run {runs_json(tmp_path, home)[0]['id']}\n"
     quiet = run_cli("eval", model, test, "--json", "--no-log", cwd=tmp_path, env=home)
     assert "run_id" not in json.loads(quiet.stdout)
     assert len(runs_json(tmp_path, home)) == 3
+
+
+def test_a_long_seed_is_logged_once_however_many_samples(tmp_path, home):
+    seed = "Jenny has a pen . " * 4000                           # 72 kB
+    run_cli("generate", "--num-samples", "25", "--length", "2", "--random-seed", "0", cwd=tmp_path,
+            env=home, input=seed)
+    [run] = runs_json(tmp_path, home)
+    assert run["settings"]["seed"] == seed.rstrip("\n") and len(run["results"]["samples"]) == 25
+    logged = sum(f.stat().st_size for f in home["RNNLM_HOME"].iterdir())
+    assert logged < 4 * len(seed)           # it held the seed 51 times: in each sample, twice
 
 
 def test_names_that_are_not_utf8_are_logged_with_their_bytes_escaped(tmp_path, tiny_corpus):

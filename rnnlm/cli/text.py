@@ -168,8 +168,11 @@ def generate(
                     "temperature": temperature, "top-k": top_k, "top-p": top_p,
                     "greedy": greedy, "beam": beam, "num-samples": num_samples,
                     "random-seed": random_seed, "stop-at-eos": stop_at_eos, "strict": strict}
-        log_finished("generate", run_id, json_lines, settings, samples, started=started,
-                      results={"samples": samples},
+        # The seed, the same in every sample, is logged once, with the settings: 50 samples
+        # of a long seed would otherwise store it 100 times over
+        logged = [{k: v for k, v in sample.items() if k != "seed"} for sample in samples]
+        log_finished("generate", run_id, json_lines, settings, logged, started=started,
+                      results={"samples": logged},
                       metrics={"samples": len(samples),
                                "tokens": sum(len(x["tokens"]) for x in samples),
                                "mean_logprob": sum(x["logprob"] for x in samples)
