@@ -166,6 +166,14 @@ def test_a_resumed_training_continues_its_run(tmp_path, home, tiny_corpus):
     assert lines(branch.stdout)[-1]["run_id"] != first["run_id"]       # another --out: a new run
     events = lines(run_cli("runs", "events", first["run_id"], cwd=tmp_path, env=home).stdout)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    # resumed once more, after the branch: the newest run again, and then a new one after it
+    run_cli("train", tiny_corpus, "--resume", tmp_path / "m.last.npz", "--epochs", "3",
+            cwd=tmp_path, env=home)
+    assert runs_json(tmp_path, home, "show", "last")[0]["id"] == first["run_id"]
+    assert [r["id"] for r in runs_json(tmp_path, home)] == \
+        [first["run_id"], lines(branch.stdout)[-1]["run_id"]]
+    newest = lines(train(tiny_corpus, tmp_path, home, out="c.npz").stdout)[-1]["run_id"]
+    assert [r["id"] for r in runs_json(tmp_path, home)][:2] == [newest, first["run_id"]]
 
 
 def test_interruption_and_divergence_are_recorded(tmp_path, home, small_corpus):

@@ -306,6 +306,8 @@ class Recorder:
             with _transaction(conn):
                 if conn.execute("SELECT 1 FROM runs WHERE id = ?", (self.id,)).fetchone():
                     del row["id"], row["started"]       # it started when it first did
+                    # but it is the newest run again: first in the list, and 'last'
+                    row["seq"] = _next_seq(conn)
                     conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in row)} "
                                  f"WHERE id = ?", (*row.values(), self.id))
                 else:
@@ -395,6 +397,15 @@ def _run(row, path):
     for key in ("seq", "pid", "host", "pid_start"):
         del run[key]
     return run
+
+
+def _next_seq(conn):
+    """A run's place after every other's, taken as an insert would take it: AUTOINCREMENT's
+    counter moves on too, so no later run is given the same place."""
+    [(seq,)] = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence "
+                            "WHERE name = 'runs'").fetchall()
+    conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'runs'", (seq,))
+    return seq
 
 
 class RunsLog:
