@@ -251,6 +251,9 @@ def test_names_that_are_not_utf8_are_logged_with_their_bytes_escaped(tmp_path, t
     for text in ("\udce9", "d\\xe9"):                              # as given, or as shown
         assert len(runs_json(cwd, home, "--corpus", text)) == 2
     assert runs_json(cwd, home, "--corpus", "\udcff") == []
+    # rnnlm models, from anywhere, finds the model by the path the log keeps
+    listed = lines(run_cli("models", "--json", cwd=tmp_path, env=home).stdout)
+    assert str(cwd / "m\udce9.npz") in [m["path"] for m in listed]
 
 
 # --- a log that never breaks a run ---------------------------------------------------------------

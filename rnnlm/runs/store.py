@@ -11,6 +11,7 @@ Two tables (schema version in ``PRAGMA user_version``, upgraded by MIGRATIONS):
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -517,13 +518,26 @@ class RunsLog:
             self.conn = None
 
 
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def _logged_path(text):
+    """A path as the log keeps it (see _text), back as Python names the file: '\\xe9' the
+    byte 0xe9 again, where that names a file and the text as it stands does not."""
+    as_logged = Path(text)
+    if "\\x" not in text or as_logged.exists():
+        return as_logged
+    restored = Path(_ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m[1], 16)), text))
+    return restored if restored.exists() else as_logged
+
+
 def logged_outputs(on_warning=None):
     """The ``out`` paths of logged training runs (newest first, each once); [] without a log,
     or (after one ``on_warning`` line) with a log that cannot be read."""
     try:
         log = RunsLog()
         try:
-            paths = [Path(r["cwd"], r["out"])
+            paths = [_logged_path(str(Path(r["cwd"], r["out"])))
                      for r in log.runs(kind="train", limit=0, on_warning=on_warning)
                      if r["out"]]
         finally:
