@@ -93,16 +93,28 @@ class TrainingState:
     bad_epochs: int = 0             # epochs in a row without improvement (patience)
     epoch_loss: float = 0.0         # loss * tokens summed over the epoch's finite steps
     epoch_tokens: int = 0
+    # the steps since the last step event: the next one's train_ppl and tokens/s, whether or
+    # not a resume falls between
+    window_loss: float = 0.0
+    window_tokens: int = 0
+    window_time: float = 0.0
+
+    WINDOW = ("window_loss", "window_tokens", "window_time")   # not in checkpoints before them
 
     def to_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, state):
-        """The state a checkpoint saved; KeyError unless it has exactly our keys."""
-        if not isinstance(state, dict) or set(state) != {f.name for f in fields(cls)}:
+        """The state a checkpoint saved; KeyError unless it has exactly our keys (the
+        window's may be missing: a checkpoint from before them resumes with an empty one)."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(state, dict) or not names - set(cls.WINDOW) <= set(state) <= names:
             raise KeyError("train_state")
         return cls(**state)
+
+    def reset_window(self):
+        self.window_loss, self.window_tokens, self.window_time = 0.0, 0, 0.0
 
 
 def train(corpus, *, out=None, resume=None, force=False, callback=None, progress=True,
@@ -349,8 +361,8 @@ class Trainer:
         if st.position == 0:
             model.reset_state()
             st.epoch_loss, st.epoch_tokens = 0.0, 0
+            st.reset_window()
         bar = self._progress_bar()
-        window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         bad_steps = 0
         try:                        # the bar goes, however the epoch ends
             for x, t in self.stream.chunks(st.position):
@@ -378,14 +390,14 @@ class Trainer:
                 if math.isfinite(loss):
                     st.epoch_loss += loss * x.size
                     st.epoch_tokens += x.size
-                    window["loss"] += loss * x.size
-                    window["tokens"] += x.size
-                window["time"] += elapsed
+                    st.window_loss += loss * x.size
+                    st.window_tokens += x.size
+                st.window_time += elapsed
                 # the epoch's end validates this step's parameters anyway: once is enough, and
                 # a second look at them would count as no improvement (halving the lr)
                 out_of_time = self.schedule.out_of_time(st)
                 ends = out_of_time or st.position == len(self.stream)
-                self._report_step(window, norm, bar, validate=not ends)
+                self._report_step(norm, bar, validate=not ends)
                 if self._signal is not None:
                     return True
                 if out_of_time:
@@ -424,13 +436,13 @@ class Trainer:
                                      f"step skipped, lr lowered to {st.lr:.4g}")
         return bad_steps
 
-    def _report_step(self, window, norm, bar, validate=True):
+    def _report_step(self, norm, bar, validate=True):
         """The step's events, and its validation every --eval-every steps (unless
         ``validate`` is off: the epoch or the budget ends at this step, and validates it)."""
         st, cfg = self.state, self.cfg
-        train_ppl = (math.exp(min(window["loss"] / window["tokens"], 700.0))
-                     if window["tokens"] else None)
-        tokens_per_s = window["tokens"] / window["time"] if window["time"] else 0.0
+        train_ppl = (math.exp(min(st.window_loss / st.window_tokens, 700.0))
+                     if st.window_tokens else None)
+        tokens_per_s = st.window_tokens / st.window_time if st.window_time else 0.0
         fields = dict(epoch=st.epoch + 1, step=st.step, tokens=st.tokens,
                       train_ppl=train_ppl, lr=self.lr, grad_norm=norm,
                       tokens_per_s=tokens_per_s, elapsed_s=st.train_time)
@@ -445,7 +457,7 @@ class Trainer:
                 fields["valid_ppl"] = self._validate_and_keep()
                 fields.update(self._averaged())
             self.emit("step", **fields)
-            window.update(loss=0.0, tokens=0, time=0.0)
+            st.reset_window()
 
     def _validate_and_keep(self):
         """Validate, and keep the best model by validation perplexity: save it to ``out`` when

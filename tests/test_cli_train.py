@@ -89,6 +89,41 @@ def test_force_makes_the_output_this_runs_even_if_it_stops_before_validating(tmp
     assert load(tmp_path / "m.last.npz").config["model"]["cell"] == "lstm"
 
 
+def test_step_events_after_a_resume_are_those_of_the_run_never_stopped(tmp_path, small_corpus):
+    # Stopped at step 10, in the middle of a 7-step window: the step event at 14 still counts
+    # steps 8 to 14 in its train_ppl, as the run that never stopped does.
+    small = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8, epochs=2,
+                 log_every=7, progress=False, seed=1)
+
+    def steps(events):
+        return lambda e: events.append((e["step"], e["train_ppl"])) if e["event"] == "step" \
+            else None
+
+    straight, split = [], []
+    train(small_corpus, out=tmp_path / "a.npz", callback=steps(straight), **small)
+
+    def interrupt_at(event):
+        steps(split)(event)
+        if event["event"] == "progress" and event["step"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(TrainingInterrupted):
+        train(small_corpus, out=tmp_path / "b.npz", callback=interrupt_at, **small)
+    train(small_corpus, resume=tmp_path / "b.last.npz", callback=steps(split), **small)
+    assert len(straight) > 4 and split == straight
+
+
+def test_a_state_saved_before_the_window_was_saved_still_resumes():
+    from rnnlm.training import TrainingState
+
+    saved = TrainingState(step=12, window_loss=3.0, window_tokens=5, window_time=0.5).to_dict()
+    older = {k: v for k, v in saved.items() if k not in TrainingState.WINDOW}
+    assert TrainingState.from_dict(older) == TrainingState(step=12)
+    assert TrainingState.from_dict(saved).window_tokens == 5
+    for damaged in ({**saved, "stray": 1}, {k: v for k, v in saved.items() if k != "step"}):
+        with pytest.raises(KeyError):
+            TrainingState.from_dict(damaged)
+
+
 def test_a_resume_into_its_own_output_however_the_path_is_spelled(tmp_path, small_corpus,
                                                                  monkeypatch):
     monkeypatch.chdir(tmp_path)
