@@ -214,6 +214,8 @@ def test_eval_and_generate_record_their_results(tmp_path, home):
     assert {s["seed"] for s in samples} == {generated["settings"]["seed"]} == {"Jenny has"}
     assert lines(run_cli("runs", "events", generated["id"], cwd=tmp_path,
                          env=home).stdout) == generated["results"]["samples"]
+    shown = run_cli("runs", "show", generated["id"], cwd=tmp_path, env=home).stdout
+    assert all(f"Jenny has|{s['text']}" in shown for s in samples)
     assert generated["settings"]["random-seed"] == 3
     plain = run_cli("generate", "--seed", "Jenny has", "--greedy", cwd=tmp_path, env=home)
     assert plain.stderr == f"rnnlm: run {runs_json(tmp_path, home)[0]['id']}\n"
@@ -230,6 +232,8 @@ def test_a_long_seed_is_logged_once_however_many_samples(tmp_path, home):
     assert run["settings"]["seed"] == seed.rstrip("\n") and len(run["results"]["samples"]) == 25
     logged = sum(f.stat().st_size for f in home["RNNLM_HOME"].iterdir())
     assert logged < 4 * len(seed)           # it held the seed 51 times: in each sample, twice
+    shown = run_cli("runs", "show", "last", cwd=tmp_path, env=home).stdout
+    assert shown.count("…" + seed.rstrip("\n")[-60:] + "|") == 25 and len(shown) < 3 * len(seed)
 
 
 def test_names_that_are_not_utf8_are_logged_with_their_bytes_escaped(tmp_path, tiny_corpus):

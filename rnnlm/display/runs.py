@@ -11,6 +11,7 @@ from . import _duration, _num, model_shape, stdout_console
 
 STATUS_STYLES = {"running": "cyan", "done": "green", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "killed": "red"}
+SEED_SHOWN = 60             # a generate run's samples show this much of the seed's end
 
 
 def model_summary(run):
@@ -170,8 +171,12 @@ def print_run(run, events, console=None):
                           "[green]best so far[/]" if better else "")
         console.print(table)
     samples = (run.get("results") or {}).get("samples") if run["kind"] == "generate" else None
+    seed = str((run.get("settings") or {}).get("seed") or "")    # logged once, beside them
     for sample in samples or []:
-        console.print(f"{sample['logprob']:9.3f}  {sample['seed']}|{sample['text']}",
+        shown = str(sample.get("seed", seed))                  # (older logs: in each sample)
+        if len(shown) > SEED_SHOWN:                            # the settings hold all of it
+            shown = "…" + shown[-SEED_SHOWN:]
+        console.print(f"{sample['logprob']:9.3f}  {shown}|{sample['text']}",
                       markup=False, highlight=False)
 
 
