@@ -232,8 +232,9 @@ def test_a_long_seed_is_logged_once_however_many_samples(tmp_path, home):
     assert run["settings"]["seed"] == seed.rstrip("\n") and len(run["results"]["samples"]) == 25
     logged = sum(f.stat().st_size for f in home["RNNLM_HOME"].iterdir())
     assert logged < 4 * len(seed)           # it held the seed 51 times: in each sample, twice
-    shown = run_cli("runs", "show", "last", cwd=tmp_path, env=home).stdout
-    assert shown.count("…" + seed.rstrip("\n")[-60:] + "|") == 25 and len(shown) < 3 * len(seed)
+    shown = run_cli("runs", "show", "last", cwd=tmp_path, env={**home, "COLUMNS": "1000"}).stdout
+    assert shown.count("…" + seed.rstrip("\n")[-60:] + "|") == 25
+    assert "… (72,000 characters; --json has them all)" in shown and len(shown) < 10_000
 
 
 def test_names_that_are_not_utf8_are_logged_with_their_bytes_escaped(tmp_path, tiny_corpus):

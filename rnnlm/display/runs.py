@@ -12,6 +12,7 @@ from . import _duration, _num, model_shape, stdout_console
 STATUS_STYLES = {"running": "cyan", "done": "green", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "killed": "red"}
 SEED_SHOWN = 60             # a generate run's samples show this much of the seed's end
+VALUE_SHOWN = 200           # and a setting, or the command line, this much of its start
 
 
 def model_summary(run):
@@ -110,8 +111,13 @@ def _value(v):
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, (list, tuple)):
-        return ",".join(map(str, v))
-    return "-" if v is None else str(v)
+        v = ",".join(map(str, v))
+    if v is None:
+        return "-"
+    v = str(v)
+    if len(v) > VALUE_SHOWN:            # a seed read from a file: its start says which
+        return f"{v[:VALUE_SHOWN]}… ({len(v):,} characters; --json has them all)"
+    return v
 
 
 def _pairs(title, pairs):
