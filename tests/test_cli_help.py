@@ -83,3 +83,14 @@ def test_a_model_given_as_an_argument_is_told_to_use_model(tmp_path, args):
     # an extra argument that is no model gets no such hint
     proc = run_cli("generate", "--seed", "a", "b", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "--model" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["test.txt"], ["--batch-size", "5", "test.txt"],
+                                  ["--json", "test.txt"]])
+def test_eval_given_only_the_text_says_the_model_comes_first(tmp_path, args):
+    proc = run_cli("eval", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "rnnlm: error: Missing argument 'files'; the model comes first: " \
+                          "rnnlm eval MODEL.npz test.txt (see 'rnnlm eval --help')\n"
+    proc = run_cli("eval", "m.npz", cwd=tmp_path, check=False)     # a model and no text
+    assert proc.stderr == "rnnlm: error: Missing argument 'files'. (see 'rnnlm eval --help')\n"

@@ -36,7 +36,9 @@ def main():
     except _TyperUsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":     # bare `rnnlm`: the help was shown
             sys.exit(0)
-        display.print_error(e.format_message().replace("\n", " ") + _model_hint(e) +
+        hint = _model_hint(e)
+        message = e.format_message().replace("\n", " ")
+        display.print_error((message.rstrip(".") + hint if hint else message) +
                             f" (see '{_command_path(e.ctx)} --help')")
         code = 2
     except typer.Abort:
@@ -73,16 +75,25 @@ def _command_path(ctx):
 
 
 def _model_hint(e):
-    """'; a model is given as --model m.npz' where a command that takes its model that way
-    (generate, inspect-gates) was given one as an argument, as eval takes it."""
+    """Where the model was given as the other commands take it: '; a model is given as
+    --model m.npz' for generate and inspect-gates given one as an argument, and '; the model
+    comes first' for eval given only the text."""
     command = e.ctx.command if e.ctx is not None else None
-    if "unexpected extra argument" not in e.format_message() or command is None or \
-            not any("--model" in param.opts for param in command.params):
+    if command is None:
         return ""
-    words = sys.argv[1:]
-    for before, word in zip(["", *words], words):
-        if word.endswith(".npz") and not word.startswith("-") and before != "--model":
-            return f"; a model is given as --model {word}"
+    message, words = e.format_message(), sys.argv[1:]
+    if "unexpected extra argument" in message and \
+            any("--model" in param.opts for param in command.params):
+        for before, word in zip(["", *words], words):
+            if word.endswith(".npz") and not word.startswith("-") and before != "--model":
+                return f"; a model is given as --model {word}"
+    if command.name == "eval" and "Missing argument 'files'" in message:
+        valued = {opt for param in command.params if param.param_type_name == "option"
+                  and not param.is_flag for opt in param.opts}
+        given = [w for before, w in zip(words, words[1:])
+                 if not w.startswith("-") and before not in valued]
+        if len(given) == 1 and not given[0].endswith(".npz"):
+            return f"; the model comes first: rnnlm eval MODEL.npz {given[0]}"
     return ""
 
 
