@@ -12,7 +12,7 @@ from . import _duration, _num, model_shape, stdout_console
 STATUS_STYLES = {"running": "cyan", "done": "green", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "killed": "red"}
 SEED_SHOWN = 60             # a generate run's samples show this much of the seed's end
-VALUE_SHOWN = 200           # and a setting, or the command line, this much of its start
+VALUE_SHOWN = 300           # and a setting, or the command line, this much of its start
 
 
 def model_summary(run):
