@@ -7,7 +7,10 @@ reads the seed tokens. An empty seed thus starts a sentence.
 The end token ("<eos>" at word level, "\\n" at char level): with ``stop_at_eos`` a stream ends
 at the first one it emits. That token is the last of the returned ``tokens`` and is counted in
 ``logprob`` (the model chose to end there), but it is not part of ``text``. Without
-``stop_at_eos`` it is an ordinary token: word models render "<eos>" as a newline.
+``stop_at_eos`` it is an ordinary token: word models render "<eos>" as a newline. By default
+word models stop and character models go on to ``length``: to them a newline is text (a line
+of verse, a speaker's name before a speech), and a sample ending at the first one is often the
+seed alone.
 
 ``logprob`` is always the natural-log probability of ``tokens`` under the model's own
 distribution (log-softmax of the raw logits: no temperature, no truncation), summed in float64.
@@ -34,7 +37,7 @@ MAX_LENGTH = 10_000_000
 
 def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature=1.0, top_k=None,
              top_p=None, greedy=False, beam=None, num_samples=1, random_seed=None,
-             stop_at_eos=True, strict=False, on_text=None, on_warning=None) -> list[dict]:
+             stop_at_eos=None, strict=False, on_text=None, on_warning=None) -> list[dict]:
     """Continue ``seed`` with the model; returns one dict per sample (or per beam, best first).
 
     ``checkpoint_or_model``: a checkpoint path, a loaded Checkpoint, or a LanguageModel (then
@@ -44,6 +47,8 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     Seed words unknown to the model are read as "<unk>", reported once through
     ``on_warning(message)``, or refused with ``strict``. ``on_text(piece)`` receives the text as
     it is produced (one sampled or greedy stream only; the pieces join to "text").
+    ``stop_at_eos`` ends a sample at its first end token; None (the default): word models do,
+    character models go on to ``length`` (see the module's docstring).
 
     ``greedy`` takes the most probable token; ``beam=W`` returns the W best continuations found
     by beam search (untempered, no length normalisation: the model's own preference for ending
@@ -52,14 +57,18 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     The model's training flag is restored afterwards; its carried state is generation's (reset at
     the start, left as the last step made it).
     """
-    for option, value in (("--greedy", greedy), ("--stop-at-eos", stop_at_eos),
-                          ("--strict", strict)):
+    switches = {"--greedy": greedy, "--strict": strict}
+    if stop_at_eos is not None:                 # None: by the model's level (below)
+        switches["--stop-at-eos"] = stop_at_eos
+    for option, value in switches.items():
         if not isinstance(value, (bool, np.bool_)):       # "no" would read as true
             raise UsageError(f"{option} is on or off (True or False), got {value!r}")
     _check_options(length, temperature, top_k, top_p, greedy, beam, num_samples, random_seed)
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     _check_memory(beam or num_samples, len(vocab))
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
+    if stop_at_eos is None:
+        stop_at_eos = vocab.level == "word"
     end_id = _end_id(vocab) if stop_at_eos else None
     # the state is generation's: not restored; numpy's warnings (huge weights, a tiny
     # temperature) are not the user's concern: non-finite logits stop in _normalize

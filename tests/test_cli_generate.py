@@ -84,6 +84,16 @@ def test_character_models_join_raw(tmp_path):
                   "--no-stop", "--random-seed", "0", "--json", cwd=tmp_path).stdout
     sample = json.loads(out)
     assert sample["text"] == "".join(sample["tokens"]) and len(sample["tokens"]) == 20
+    # a character model goes on past its lines by default, and the log says so
+    home = {"RNNLM_HOME": tmp_path / "home"}
+    out = run_cli("generate", "--model", tmp_path / "c.npz", "--seed", "Jen", "--length", "200",
+                  "--random-seed", "0", "--json", cwd=tmp_path, env=home).stdout
+    assert len(json.loads(out)["tokens"]) == 200
+    logged = json.loads(run_cli("runs", "show", "last", "--json", cwd=tmp_path, env=home).stdout)
+    assert logged["settings"]["stop-at-eos"] is False
+    out = run_cli("generate", "--model", tmp_path / "c.npz", "--seed", "Jen", "--length", "200",
+                  "--random-seed", "0", "--json", "--stop-at-eos", cwd=tmp_path).stdout
+    assert json.loads(out)["tokens"][-1] == "\n"
 
 
 def test_the_shipped_model_answers_from_any_directory(tmp_path):

@@ -273,8 +273,21 @@ def test_stop_at_eos_ends_the_sentence_and_no_stop_runs_across_lines(word_ckpt):
 def test_char_model_joins_characters_raw(char_ckpt):
     r = generate(char_ckpt, "Tom ", length=80, random_seed=0, stop_at_eos=False)[0]
     assert all(len(t) == 1 for t in r["tokens"]) and r["text"] == "".join(r["tokens"])
-    r = generate(char_ckpt, "", length=300, random_seed=0)[0]
+    r = generate(char_ckpt, "", length=300, random_seed=0, stop_at_eos=True)[0]
     assert r["tokens"][-1] == "\n" and r["text"] == "".join(r["tokens"][:-1])
+
+
+def test_a_character_model_goes_on_past_its_lines_unless_told_to_stop(char_ckpt, word_ckpt):
+    # to a character model a newline is text: by default it writes its --length, lines and all
+    r = generate(char_ckpt, "Amy", length=300, random_seed=0)[0]
+    assert len(r["tokens"]) == 300 and "\n" in r["text"].rstrip("\n")
+    stopped = generate(char_ckpt, "Amy", length=300, random_seed=0, stop_at_eos=True)[0]["tokens"]
+    assert stopped[-1] == "\n" and stopped == r["tokens"][:len(stopped)]
+    # a word model stops at its sentence's end unless told to go on
+    r = generate(word_ckpt, "Amy has", length=60, random_seed=0)[0]
+    assert r["tokens"][-1] == "<eos>" and len(r["tokens"]) < 60
+    with pytest.raises(rnnlm.UsageError):
+        generate(word_ckpt, "Amy", stop_at_eos="no")
 
 
 def test_model_and_vocab_can_be_passed_directly_and_the_mode_is_restored(word_ckpt):

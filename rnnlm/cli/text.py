@@ -110,8 +110,9 @@ def generate(
                        "log-probabilities.", shown="off, sample"),
     num_samples: int = option(1, help="Samples, generated together in one batch."),
     random_seed: int = option(None, help="Same seed, same text.", shown="a fresh one each time"),
-    stop_at_eos: bool = option(True, "--stop-at-eos/--no-stop", help="End a sample at the end "
-                               "of its sentence."),
+    stop_at_eos: bool | None = option(None, "--stop-at-eos/--no-stop", help="End a sample at "
+                                      "the end of its sentence (a character model's: its line).",
+                                      shown="on for word models, off for character models"),
     strict: bool = option(False, "--strict", help="Unknown seed words are an error, not a "
                           "warning."),
     json_lines: bool = option(False, "--json", help="One JSON object per sample: seed, text, "
@@ -133,6 +134,8 @@ def generate(
         seed = _read_stdin() if sys.stdin is not None and not sys.stdin.isatty() else ""
     model = _model_path(model)
     checkpoint = load(model)
+    if stop_at_eos is None:             # logged as it acts
+        stop_at_eos = checkpoint.vocab.level == "word"
     started = runs.now()
     run_id = runs.new_id() if runs.enabled(no_log) else None
     # Plain output shows the seed and its continuation as one text; --json keeps them apart.
