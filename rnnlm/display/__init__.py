@@ -3,6 +3,7 @@
 The only module importing rich. Each training view is a callable taking the trainer's events.
 """
 
+import functools
 import json
 import os
 import sys
@@ -297,7 +298,13 @@ def _gate_number(v):
 
 
 def _gate_style(v, lo, hi, palette):
-    r, g, b = _gates.colour(v, lo, hi, palette)
+    return _cell_style(*_gates.colour(v, lo, hi, palette))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cell_style(r, g, b):
+    """A cell's style for its background colour: a heatmap of a long text has a few hundred
+    colours in tens of thousands of cells, and a Style costs more than a look-up."""
     dark = 0.299 * r + 0.587 * g + 0.114 * b < 140      # white text on dark cells
     return Style(color=Color.from_rgb(*((255,) * 3 if dark else (0,) * 3)),
                  bgcolor=Color.from_rgb(r, g, b))
