@@ -522,9 +522,8 @@ def test_the_legend_never_hides_a_point(log_y, height):
     chart = terminal_chart(series, Chart("validation perplexity", "training tokens", log_y),
                            width=80, height=height, colour=False)
     rows = chart.splitlines()
-    legend = [i for i, row in enumerate(rows) if any(f" {label}" in row and "xx" in row or
-                                                     "••" in row and label in row
-                                                     for label, _, _ in series)]
+    entries = [f"{marker} {label}" for marker in ("xx", "••") for label, _, _ in series]
+    legend = [i for i, row in enumerate(rows) if any(entry in row for entry in entries)]
     assert len(legend) == 3
     # the lone points: their two markers each, in the legend, and one more each in the plot
     assert chart.count("x") == 2 * 2 + 2

@@ -396,8 +396,8 @@ def test_training_steps_match_pytorch_autograd(cell, tied, min_size, optimizer, 
         opt.step(ours.params, ours.grads, ours.grad_rows)
 
         logits, state = theirs(torch.from_numpy(x.T.copy()), state)
-        torch_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V),
-                                                 torch.from_numpy(t.T.reshape(-1).copy()))
+        targets = torch.from_numpy(t.T.reshape(-1).copy())
+        torch_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets)
         torch_opt.zero_grad(set_to_none=True)
         torch_loss.backward()
         torch_norm = torch.nn.utils.clip_grad_norm_(trained, max_norm)
