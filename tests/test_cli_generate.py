@@ -94,6 +94,13 @@ def test_character_models_join_raw(tmp_path):
     out = run_cli("generate", "--model", tmp_path / "c.npz", "--seed", "Jen", "--length", "200",
                   "--random-seed", "0", "--json", "--stop-at-eos", cwd=tmp_path).stdout
     assert json.loads(out)["tokens"][-1] == "\n"
+    # samples of several lines each are set apart by a blank line
+    args = ["generate", "--model", tmp_path / "c.npz", "--seed", "Jen", "--length", "200",
+            "--num-samples", "2", "--random-seed", "0"]
+    texts = [json.loads(line)["text"] for line in
+             run_cli(*args, "--json", cwd=tmp_path).stdout.splitlines()]
+    assert "\n" in texts[0] + texts[1]
+    assert run_cli(*args, cwd=tmp_path).stdout == f"Jen{texts[0]}\n\nJen{texts[1]}\n"
 
 
 def test_the_shipped_model_answers_from_any_directory(tmp_path):

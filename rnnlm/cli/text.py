@@ -155,7 +155,11 @@ def generate(
         on_text=write if stream else None)
     if run_id is not None:
         samples = [{**sample, "run_id": run_id} for sample in samples]
-    for sample in samples:
+    # samples that run over several lines (a character model's) are told apart by a blank line
+    apart = not json_lines and len(samples) > 1 and any("\n" in x["text"] for x in samples)
+    for k, sample in enumerate(samples):
+        if apart and k:
+            print(flush=True)
         if json_lines:
             print(json.dumps(sample), flush=True)
         elif beam is not None:
