@@ -67,9 +67,7 @@ def generate(checkpoint_or_model, seed="", *, vocab=None, length=50, temperature
     model, vocab = model_and_vocab(checkpoint_or_model, vocab)
     _check_memory(beam or num_samples, len(vocab))
     seed_ids = _seed_ids(seed, vocab, strict, on_warning)
-    if stop_at_eos is None:
-        stop_at_eos = vocab.level == "word"
-    end_id = _end_id(vocab) if stop_at_eos else None
+    end_id = _end_id(vocab) if stops_at_eos(vocab, stop_at_eos) else None
     # the state is generation's: not restored; numpy's warnings (huge weights, a tiny
     # temperature) are not the user's concern: non-finite logits stop in _normalize
     with model.evaluating(), np.errstate(all="ignore"):
@@ -137,6 +135,12 @@ def _seed_ids(seed, vocab, strict, on_warning):
         if on_warning is not None:
             on_warning(message)
     return vocab.encode(tokens).tolist()
+
+
+def stops_at_eos(vocab, stop_at_eos=None):
+    """Whether a sample ends at its first end token: as ``stop_at_eos`` says, or by default
+    for a word model and not for a character model (see the module's docstring)."""
+    return vocab.level == "word" if stop_at_eos is None else bool(stop_at_eos)
 
 
 def _end_id(vocab):

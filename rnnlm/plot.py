@@ -65,16 +65,17 @@ def terminal_chart(series, chart, width, height, colour=True):
     import plotext as plt
 
     plt.clf()
-    clamped = False
+    clamped, plotted = False, []
     for label, xs, ys in series:
         shown = [max(-TERMINAL_CEILING, min(y, TERMINAL_CEILING)) for y in ys]
         clamped = clamped or shown != ys
+        plotted += shown
         # plotext draws one point as nothing: a lone point gets a visible marker
         plt.plot(xs, shown, label=label, marker="dot" if len(xs) > 1 else "x")
     if chart.log_y:
         plt.yscale("log")
-    limits = _room_for_the_legend([y for _, _, ys in series for y in ys], chart.log_y,
-                                  rows=height - 5, legend_rows=len(series))
+    limits = _room_for_the_legend(plotted, chart.log_y, rows=height - 5,
+                                  legend_rows=len(series))
     if limits:
         plt.ylim(*limits)
     if chart.x_ticks:
@@ -94,14 +95,14 @@ def terminal_chart(series, chart, width, height, colour=True):
 
 
 def _room_for_the_legend(values, log_y, rows, legend_rows):
-    """y limits that keep the data out of the top ``legend_rows`` of the ``rows`` the plot has.
+    """y limits that keep the plotted ``values`` out of the top ``legend_rows`` of the ``rows``
+    the plot has.
 
     plotext draws its legend, a row per line, over the plot's top-left corner, where a
     learning curve starts: its first points, the highest and leftmost, were hidden under it.
     The limits are in plotext's units (log10 of the values on a log axis); None where there
     is nothing to make room in (no data, one value, or a non-positive one on a log axis).
     """
-    values = [max(-TERMINAL_CEILING, min(v, TERMINAL_CEILING)) for v in values]
     if not values or (log_y and min(values) <= 0):
         return None
     if log_y:

@@ -128,14 +128,13 @@ def generate(
     import json
 
     from ..checkpoint import load
-    from ..generation import generate as run_generation
+    from ..generation import generate as run_generation, stops_at_eos
 
     if seed is None:        # a terminal is not read: `rnnlm generate` alone must not wait
         seed = _read_stdin() if sys.stdin is not None and not sys.stdin.isatty() else ""
     model = _model_path(model)
     checkpoint = load(model)
-    if stop_at_eos is None:             # logged as it acts
-        stop_at_eos = checkpoint.vocab.level == "word"
+    stop_at_eos = stops_at_eos(checkpoint.vocab, stop_at_eos)    # logged as it acts
     started = runs.now()
     run_id = runs.new_id() if runs.enabled(no_log) else None
     # Plain output shows the seed and its continuation as one text; --json keeps them apart.
