@@ -2,7 +2,7 @@
 
 A corpus PATH is one text file, whose last `valid_fraction` of lines become the validation
 split, or a directory holding files named like *train*.txt, *valid*.txt, *test*.txt (valid and
-test optional).
+test optional; .tokens and .raw, WikiText's names, are read as .txt is).
 
 Tokens
   word: whitespace-separated words, and "<eos>" after every non-blank line. A blank line emits
@@ -312,6 +312,33 @@ def check_readable(path: str | Path) -> None:
             raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
 
 
+def decode_text(data: bytes, shown: str) -> str:
+    """Bytes of a short text read whole (a seed, a pairs file) -> str, as a corpus file is
+    read: NUL bytes and bad UTF-8 -> DataError naming `shown` ("stdin", "pairs file 'p.tsv'"),
+    a leading byte-order mark dropped, line ends left as they are."""
+    if (nul := data.find(b"\x00")) >= 0:
+        raise DataError(f"{shown} looks binary (NUL byte at offset {nul}): give plain text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{shown} is not valid UTF-8: bad byte at offset {e.start}") from None
+    return text.removeprefix("\ufeff")
+
+
+def read_text(path: str | Path, what: str = "text file") -> str:
+    """A short UTF-8 file read whole by decode_text; `what` names it in messages."""
+    shown = f"{what} '{path}'"
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{shown} does not exist: check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{shown} is a directory, expected a text file") from None
+    except OSError as e:
+        raise DataError(f"cannot read {shown}: {e.strerror or e}") from None
+    return decode_text(data, shown)
+
+
 def _scan(path: Path, encoding: str, shown: str | None = None) -> dict:
     """Checking pass: {"bytes", "lines", "sha256"}; missing, empty or blank files -> DataError."""
     shown = shown or str(path)
@@ -496,7 +523,7 @@ def _read_corpus(path: Path, shown: str, name: str, level: str, encoding: str,
             arrays[split], stats[split] = encode_file(files[split], vocab, level, encoding)
             stats["valid_source"] = "file" if split == "valid" else stats["valid_source"]
     if stats["valid"] is None:
-        why = (f"no *valid*.txt in '{path}'" if is_dir else
+        why = (f"no *valid* file in '{path}'" if is_dir else
                "valid_fraction is 0" if valid_fraction == 0 else
                f"{label} has only {n_lines} line(s)" if not n_valid else
                f"the last {n_valid:,} line(s) of {label} are blank")
@@ -510,8 +537,14 @@ def _read_corpus(path: Path, shown: str, name: str, level: str, encoding: str,
                   sha256=scan["sha256"], notes=notes)
 
 
+# Files a corpus directory's splits may be: text, and WikiText's word and raw files
+# (wiki.train.tokens, wiki.train.raw), so that its directories read as they are.
+CORPUS_SUFFIXES = (".txt", ".tokens", ".raw")
+
+
 def _discover(directory: Path) -> dict[str, Path | None]:
-    """{"train", "valid", "test"} -> the one *<split>*.txt file in the directory (or None)."""
+    """{"train", "valid", "test"} -> the one *<split>* file in the directory (or None), among
+    the files with a name ending in one of CORPUS_SUFFIXES."""
     found: dict[str, list[Path]] = {"train": [], "valid": [], "test": []}
     try:
         entries = sorted(directory.iterdir())
@@ -519,9 +552,9 @@ def _discover(directory: Path) -> dict[str, Path | None]:
         raise DataError(f"cannot list corpus directory '{directory}': {e.strerror or e}") from None
     for p in entries:
         name = p.name.lower()
-        hits = [s for s in found if s in name] if name.endswith(".txt") else []
+        hits = [s for s in found if s in name] if name.endswith(CORPUS_SUFFIXES) else []
         if hits and not p.is_file():        # never skipped quietly: a split would go missing
-            raise DataError(f"corpus entry '{p}' is named like a *{hits[0]}*.txt file but is "
+            raise DataError(f"corpus entry '{p}' is named like a *{hits[0]}* file but is "
                             f"not a readable file (a directory, or a broken link): fix or "
                             f"rename it")
         if len(hits) > 1:
@@ -530,10 +563,11 @@ def _discover(directory: Path) -> dict[str, Path | None]:
             found[s].append(p)
     for s, paths in found.items():
         if len(paths) > 1:
-            raise DataError(f"corpus directory '{directory}' has {len(paths)} *{s}*.txt files: "
+            raise DataError(f"corpus directory '{directory}' has {len(paths)} *{s}* files: "
                             + ", ".join(p.name for p in paths))
     if not found["train"]:
-        raise DataError(f"corpus directory '{directory}' has no training file: name one *train*.txt")
+        raise DataError(f"corpus directory '{directory}' has no training file: name one "
+                        f"*train*.txt (or *train*.tokens, *train*.raw)")
     return {s: paths[0] if paths else None for s, paths in found.items()}
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import Checkpoint, default_model_path, load, model_and_vocab
-from .data import tokenize, unknown_message
+from .data import read_text, tokenize, unknown_message
 from .errors import CheckpointError, DataError, UsageError
 from .functions import softmax_cross_entropy
 from .model import LanguageModel
@@ -151,18 +151,7 @@ def _read(text, file):
         raise UsageError("give --text or --file, not both")
     if file is None:
         return default_text() if text is None else text
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"text file '{file}' does not exist") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"text file '{file}' is not valid UTF-8 (byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"cannot read text file '{file}': {e.strerror or e}") from None
-    if (nul := text.find("\x00")) >= 0:             # as eval and generate refuse it
-        raise DataError(f"text file '{file}' looks binary (NUL byte at offset "
-                        f"{len(text[:nul].encode())}): give plain text")
-    return text
+    return read_text(file)
 
 
 def gradient_flow(checkpoint=None, text=None, max_lag=DEFAULT_LAG, *, file=None, vocab=None,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import Checkpoint, default_model_path, load
-from .data import tokenize
+from .data import read_text, tokenize
 from .errors import CheckpointError, DataError, UsageError
 from .functions import log_softmax
 
@@ -46,16 +46,12 @@ def read_pairs(path):
     Blank lines are skipped. A problem is one DataError naming the file and the line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"pairs file '{path}' does not exist") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"pairs file '{path}' is not valid UTF-8 (byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"cannot read pairs file '{path}': {e.strerror or e}") from None
+    text = read_text(path, "pairs file")
     pairs, columns = [], None
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" ("\r\n" too), as a corpus's do: not at the other breaks of
+    # str.splitlines (U+2028, form feed), which a prefix may hold.
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -109,9 +105,11 @@ def probe(models=None, pairs=None, *, on_warning=None) -> list[dict]:
     if models is None or isinstance(models, (str, Path, Checkpoint)):
         models = [] if models is None else [models]
     rows = read_pairs(pairs_path(pairs))
+    models = models or [default_model_path()]
+    # Every model is read before the first is scored: a bad last file fails at once.
+    checkpoints = [m if isinstance(m, Checkpoint) else load(m) for m in models]
     results = []
-    for model in models or [default_model_path()]:
-        checkpoint = model if isinstance(model, Checkpoint) else load(model)
+    for model, checkpoint in zip(models, checkpoints):
         name = str(checkpoint.path if isinstance(model, Checkpoint) else model)
         try:
             right, skipped, first_unknown = _score(checkpoint.model, checkpoint.vocab, rows)

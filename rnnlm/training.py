@@ -251,8 +251,11 @@ class Trainer:
                 raise CheckpointError(f"checkpoint '{ckpt.path}' describes its corpus "
                                       f"as {saved!r}, not as rnnlm does: it cannot be resumed")
             if corpus.vocab != ckpt.vocab or saved.get("sha256") not in (None, corpus.sha256):
+                # the names may agree ("stdin", "ptb"): say what differs
+                what = "vocabulary" if corpus.vocab != ckpt.vocab else "text (SHA-256)"
                 raise UsageError(f"corpus '{corpus.name}' is not the one the checkpoint was "
-                                 f"trained on ('{saved.get('name')}'); resume on that corpus")
+                                 f"trained on ('{saved.get('name')}'): its {what} differs; "
+                                 f"resume on that corpus")
         return corpus
 
     # --- events and checkpoints ------------------------------------------------------------

@@ -31,6 +31,22 @@ def test_a_piped_seed_generates_what_the_same_seed_option_does(tmp_path):
     assert sample["seed"] == "Jenny has"          # one trailing newline removed, no more
 
 
+def test_a_byte_order_mark_and_a_crlf_line_end_are_not_part_of_a_piped_seed(tmp_path):
+    # as a corpus file is read: the mark is not text; "\r\n" is the one trailing line end
+    given = run_cli("generate", "--seed", "Jenny has", "--greedy", "--json", "--no-log",
+                    cwd=tmp_path, stdin=subprocess.DEVNULL).stdout
+    proc = subprocess.run([sys.executable, "-m", "rnnlm", "generate", "--greedy", "--json",
+                           "--no-log"],
+                          input=b"\xef\xbb\xbfJenny has\r\n", capture_output=True,
+                          cwd=tmp_path, env=cli_env())
+    assert proc.returncode == 0 and proc.stderr == b"" and proc.stdout.decode() == given
+    assert json.loads(given)["seed"] == "Jenny has"
+    proc = subprocess.run([sys.executable, "-m", "rnnlm", "inspect-gates", "-", "--json"],
+                          input=("\ufeff" + JENNY + "\r\n").encode(), capture_output=True,
+                          cwd=tmp_path, env=cli_env())
+    assert proc.returncode == 0 and json.loads(proc.stdout)["tokens"] == JENNY.split()
+
+
 def test_an_empty_stdin_means_no_seed(tmp_path):
     empty = run_cli("generate", "--greedy", cwd=tmp_path, input="").stdout
     no_seed = run_cli("generate", "--seed", "", "--greedy", cwd=tmp_path,

@@ -196,6 +196,27 @@ def test_several_models_each_get_an_object_a_table_and_their_lines(tmp_path):
     assert chart.log_y and [xs for _, xs, _ in series][2] == [0, 1, 2, 3]
 
 
+def test_a_text_file_is_read_as_a_corpus_is(tmp_path):
+    # the byte-order mark is not a token; "\r\n" stays as it is (whitespace at word level)
+    path = tmp_path / "bom.txt"
+    path.write_bytes(("\ufeff" + SENTENCE + "\r\n").encode())
+    plain, read = (run_cli("gradients", *given, "--max-lag", "3", "--json", "--no-log",
+                           cwd=tmp_path) for given in (["--text", SENTENCE], ["--file", path]))
+    assert read.stderr == plain.stderr and read.stdout == plain.stdout   # the same warning too
+    char = Vocabulary(["<unk>", *sorted(set(SENTENCE + "\r\n"))], "char")
+    model = LanguageModel(len(char), embed_size=5, hidden_size=6, num_layers=1, seed=2)
+    assert gradient_flow(model, file=path, vocab=char)["tokens"] == len(SENTENCE) + 2
+
+
+def test_every_model_is_read_before_the_work_on_the_first(tmp_path):
+    # the unknown word would be warned of, were the first model measured before the failure
+    proc = run_cli("gradients", MODEL, tmp_path / "nothere.npz", "--text", SENTENCE + " zyzzyva",
+                   "--no-log", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("rnnlm: error:") and "nothere.npz" in line
+
+
 @pytest.mark.parametrize("args, code, words", [
     (["--max-lag", "-1"], 2, "--max-lag"),
     (["--max-lag", "many"], 2, "--max-lag"),

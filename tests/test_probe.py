@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from conftest import REPO, run_cli
 
+import rnnlm
+
 from rnnlm import load
 from rnnlm import probe as run_probe
 from rnnlm.generation import start_of_sentence
@@ -53,6 +55,35 @@ def test_unknown_words_are_skipped_counted_and_warned_once(tmp_path, few, checkp
     [result] = run_probe([checkpoint], path, on_warning=warnings.append)
     assert result["skipped"] == 3 and result["pairs"] == 400
     assert len(warnings) == 1 and "3 of 403" in warnings[0] and "Zyxwv" in warnings[0]
+
+
+def test_a_pairs_file_is_read_as_a_corpus_is(tmp_path, few):
+    # a byte-order mark is not text, "\r\n" ends a line, and only "\n" does: a U+2028 or a
+    # form feed inside a prefix is whitespace between its words, as in a corpus
+    rows = few.read_text().splitlines()[:3]
+    odd = tmp_path / "odd.tsv"
+    odd.write_bytes(("\ufeff" + "\r\n".join(rows[:2]) + "\r\n").encode())
+    assert read_pairs(odd) == read_pairs(few)[:2]
+    prefix, rest = rows[2].split("\t", 1)
+    words = prefix.split()
+    odd.write_text(words[0] + "\u2028" + "\x0c".join(words[1:]) + "\t" + rest + "\n")
+    [pair] = read_pairs(odd)
+    assert pair["prefix"].split() == words and pair["good"] == read_pairs(few)[2]["good"]
+
+
+def test_every_model_is_read_before_the_first_is_scored(tmp_path, few):
+    # the pair with an unknown word would be warned of, were the first model scored first
+    with few.open("a") as f:
+        f.write("Jenny\tzyzzyvas\tzyzzyva\t1\t0\n")
+    warnings = []
+    with pytest.raises(rnnlm.CheckpointError, match="nothere.npz"):
+        run_probe([MODEL, tmp_path / "nothere.npz"], few, on_warning=warnings.append)
+    assert warnings == []
+    proc = run_cli("probe", MODEL, tmp_path / "nothere.npz", "--pairs", few, "--no-log",
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("rnnlm: error:") and "nothere.npz" in line
 
 
 def test_bucket_counts_sum_to_the_pairs(few, checkpoint):

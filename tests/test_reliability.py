@@ -124,7 +124,7 @@ CASES = [
     ("resume contradicts", "train {a}/good.txt --resume {a}/good.last.npz --hidden-size 9", 2,
      ["--hidden-size", "contradicts"]),
     ("resume other corpus", "train {a}/other.txt --resume {a}/good.last.npz", 2,
-     ["other.txt", "resume"]),
+     ["other.txt", "differs", "resume"]),
     ("resume a plain save", "train {a}/good.txt --resume {a}/plain.npz", 1,
      ["plain.npz", "training state"]),
     ("checkpoint missing", "eval {a}/absent.npz {a}/good.txt", 1, ["absent.npz"]),

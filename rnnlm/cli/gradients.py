@@ -43,6 +43,7 @@ def gradients(
     """
     from .. import plot as charts
     from ..display.gradients import print_gradients
+    from ..checkpoint import load
     from ..gradients import check_lag, default_text, flow_chart, gradient_flow
 
     check_lag(max_lag)
@@ -54,8 +55,10 @@ def gradients(
     source = "file" if file is not None else "given" if text is not None else "default"
     if source == "default":
         text = default_text()               # read once, whatever the number of models
-    results = [gradient_flow(model, text, max_lag, file=file, untrained=untrained,
-                             on_warning=display.print_warning) for model in models or [None]]
+    # Every model is read before the work on the first begins: a bad last file fails at once.
+    checkpoints = [load(model) for model in models_read(models)]
+    results = [gradient_flow(checkpoint, text, max_lag, file=file, untrained=untrained,
+                             on_warning=display.print_warning) for checkpoint in checkpoints]
     if runs.enabled(no_log):
         run_id = runs.new_id()
         results = [{**r, "run_id": run_id} for r in results]

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from .. import display, runs
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..gates import DEFAULT_TOP
 from ..files import check_output
 from .app import app, examples, force_option, log_finished, log_option, option
@@ -51,8 +51,10 @@ def evaluate(
         if result["warning"]:
             display.print_warning(result["warning"])
         if result["unk"]:
-            display.print_warning(f"{result['unk']:,} tokens of '{path}' are unknown to the "
-                                  f"model and count as <unk>")
+            n = result["unk"]
+            display.print_warning(f"{n:,} token{'s' * (n != 1)} of '{path}' "
+                                  f"{'are' if n != 1 else 'is'} unknown to the model and "
+                                  f"count{'s' * (n == 1)} as <unk>")
         results.append(result)
     printed = [{k: v for k, v in r.items() if k != "warning"} for r in results]
     if runs.enabled(no_log):
@@ -68,19 +70,17 @@ def evaluate(
 
 
 def _read_stdin():
-    """All of stdin as text, one trailing newline removed (as `$(...)` would remove it)."""
+    """All of stdin as text (read as a corpus file is: see data.decode_text), one trailing line
+    end ("\n" or "\r\n") removed, as `$(...)` would remove it."""
+    from ..data import decode_text
+
     if sys.stdin is None:                     # closed (`<&-`): nothing to read
         return ""
     # Bytes, decoded here: a C locale would let bad bytes through as surrogates otherwise.
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else \
         sys.stdin.read().encode("utf-8", "surrogateescape")
-    if (nul := data.find(b"\x00")) >= 0:
-        raise DataError(f"stdin looks binary (NUL byte at offset {nul}): give plain text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"stdin is not valid UTF-8: bad byte at offset {e.start}") from None
-    return text[:-1] if text.endswith("\n") else text
+    text = decode_text(data, "stdin")
+    return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
 
 
 def _model_path(model):

@@ -44,7 +44,8 @@ def _with_settings(command):
 @_with_settings
 def train(
     corpus: Path = typer.Argument(..., help="A text file, a directory with *train*.txt (and "
-                                  "*valid*.txt, *test*.txt), or - for stdin."),
+                                  "*valid*.txt, *test*.txt; or WikiText's .tokens, .raw), or - "
+                                  "for stdin."),
     out: Path = option(None, help="Where the best model goes; the latest state goes beside it "
                        "as X.last.npz.", shown="models/<corpus>-<cell>.npz"),
     resume: Path = option(None, help="Continue from a checkpoint (X.last.npz).",
