@@ -161,6 +161,7 @@ def _training(meta):
             "tokens": _count(state.get("tokens")),
             "elapsed_s": _number(state.get("train_time")),
             "valid_ppl": _number(meta.get("best_valid_ppl")), "run_id": _text(meta.get("run_id")),
+            "averaged_steps": _count(meta.get("averaged_steps")),
             "created": _text(meta.get("created"))}
 
 

@@ -163,12 +163,40 @@ def _merge_resumed(ckpt, model_settings, train_settings):
                               f"that saved it (version {ckpt.meta.get('rnnlm_version', '?')})")
     for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
         for key, value in given.items():
+            if key in DROPOUT_PLACES:
+                continue                            # compared by the rates they give, below
             if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
-                flag = SETTINGS_BY_NAME[key].key if key in SETTINGS_BY_NAME else key
-                was = "not set" if saved[key] is None else saved[key]
-                raise UsageError(f"--{flag} {value} contradicts the checkpoint's {was}; drop "
-                                 f"it to resume")
-    return ({**saved_model, **model_settings}, {**saved_train, **train_settings})
+                raise UsageError(_contradiction([key], given, saved))
+    merged = {**saved_model, **model_settings}
+    if "dropout" in model_settings:     # it sets every place not given with it
+        merged.update({k: model_settings.get(k) for k in DROPOUT_PLACES[1:]})
+    places = [k for k in DROPOUT_PLACES if k in model_settings]
+    if places and _dropout_rates(merged) != _dropout_rates(saved_model):
+        raise UsageError(_contradiction(places, model_settings, saved_model))
+    return merged, {**saved_train, **train_settings}
+
+
+DROPOUT_PLACES = ("dropout", "dropout_embed", "dropout_hidden", "dropout_out")
+
+
+def _dropout_rates(settings):
+    """(embedding, between layers, output): as ModelConfig.dropout_rates resolves them."""
+    default = settings.get("dropout") or 0.0
+    return tuple(default if settings.get(k) is None else settings[k] for k in DROPOUT_PLACES[1:])
+
+
+def _contradiction(keys, given, saved):
+    """The message for settings of a resume that the checkpoint was trained without."""
+    def said(key, value):
+        flag = SETTINGS_BY_NAME[key].key if key in SETTINGS_BY_NAME else key
+        value = "not set" if value is None else ("on" if value else "off") \
+            if isinstance(value, bool) else value
+        return f"--{flag} {value}"
+
+    was = (f"dropout {'/'.join(map(str, _dropout_rates(saved)))} (embedding/between "
+           f"layers/output)" if keys[0] in DROPOUT_PLACES else said(keys[0], saved.get(keys[0])))
+    return (f"{' '.join(said(k, given[k]) for k in keys)} contradicts the checkpoint, trained "
+            f"with {was}; leave it out (flag or --config key) to resume")
 
 
 class Trainer:
@@ -203,10 +231,12 @@ class Trainer:
                     else Adam(self.cfg.learning_rate))
         self.average = ParameterAverage()
         self.state = TrainingState(lr=self.cfg.learning_rate)
+        self.warnings = []                          # emitted once the run starts
         if ckpt is not None:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one
                 self.state.lr = self.cfg.learning_rate
+            self._check_average(ckpt, resume)
             if not self.slot.resumes_itself:
                 self._check_budget_left(resume)     # a branch that would write no model
         self.lr = self.opt.lr           # the schedule's lr of the last step, as events report it
@@ -227,6 +257,21 @@ class Trainer:
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"checkpoint '{path}' holds no usable training state; resume "
                                   f"from the X.last.npz that rnnlm train wrote") from None
+
+    def _check_average(self, ckpt, resume):
+        """An average taken over another budget's last fraction is forgotten: a longer budget's
+        window starts later (at the resume, or after it). And a best model X.npz of an
+        --average run holds the mean, not the last step's parameters: say so."""
+        saved = ckpt.config["train"]
+        if self.average.count and any(saved.get(k) != getattr(self.cfg, k)
+                                      for k in ("epochs", "max_time")):
+            self.average.reset()
+        steps = ckpt.meta.get("averaged_steps")
+        if isinstance(steps, int) and steps > 0:
+            self.warnings.append(
+                f"'{resume}' holds the mean of the parameters over {steps:,} steps (--average), "
+                f"so training goes on from that mean; resume its .last.npz to go on from the "
+                f"last step's parameters")
 
     def _check_budget_left(self, resume):
         """A branch (another --out) of a run with nothing left to train would write no model:
@@ -279,11 +324,15 @@ class Trainer:
         st = self.state
         return dict(epoch=st.epoch, step=st.step, tokens=st.tokens, elapsed_s=st.train_time)
 
-    def _save(self, path):
+    def _save(self, path, averaged=False):
+        """A checkpoint of the run; ``averaged``: the parameters are the --average mean (the
+        best model), and its meta says over how many steps."""
         meta = {"train_state": self.state.to_dict(), "rng": self.model.rng.bit_generator.state,
                 "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256,
                            "level": self.corpus.level},
                 "best_valid_ppl": self.state.best_valid_ppl}
+        if averaged and self.average.count:
+            meta["averaged_steps"] = self.average.count
         if self.run_id is not None:
             meta["run_id"] = self.run_id
         checkpoint.save(path, self.model, self.corpus.vocab, meta=meta,
@@ -306,8 +355,9 @@ class Trainer:
                       train=self.cfg.to_dict(), out=str(self.out), resumed=self.resumed,
                       last=str(self.last), chunks=len(self.stream), epochs=self.cfg.epochs,
                       epoch=st.epoch, best_valid_ppl=st.best_valid_ppl)
-            if self.stream.warning:
-                self.emit("warning", message=self.stream.warning)
+            for message in [self.stream.warning, *self.warnings]:
+                if message:
+                    self.emit("warning", message=message)
             with np.errstate(all="ignore"):     # overflow is caught as a non-finite loss
                 reason = self._loop()
             self._save(self.last)
@@ -472,7 +522,7 @@ class Trainer:
             best = st.best_valid_ppl
             if valid_ppl is None or best is None or valid_ppl < best:
                 st.best_valid_ppl = valid_ppl
-                self._save(self.out)
+                self._save(self.out, averaged=True)
         return valid_ppl
 
     def _averaged(self):

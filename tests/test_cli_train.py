@@ -223,6 +223,69 @@ def test_a_resume_that_lengthens_the_budget_averages_its_new_last_stretch(tmp_pa
     assert int(load(tmp_path / "m.last.npz").optimizer_state["average/count"]) == 278
 
 
+def test_a_resume_whose_longer_budget_starts_averaging_at_once_forgets_the_old_mean(
+        tmp_path, small_corpus):
+    # 2 epochs averaged over the last half, then 4: the new window (epochs 3 and 4) starts at
+    # the resume, and the model is the one a 4-epoch run that never stopped writes
+    settings = dict(hidden_size=8, embed_size=8, num_layers=1, bptt=10, batch_size=8,
+                    average=0.5, decay_on_plateau=False, progress=False)
+    train(small_corpus, out=tmp_path / "straight.npz", epochs=4, **settings)
+    train(small_corpus, out=tmp_path / "m.npz", epochs=2, **settings)
+    events = []
+    train(small_corpus, resume=tmp_path / "m.last.npz", epochs=4, callback=events.append,
+          **settings)
+    assert [e for e in events if e["event"] == "warning"] == []
+    assert events[-1]["event"] == "done"
+    assert int(load(tmp_path / "m.last.npz").optimizer_state["average/count"]) == 2 * 278
+    straight, resumed = load(tmp_path / "straight.npz"), load(tmp_path / "m.npz")
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[name], value, err_msg=name)
+    assert straight.meta["averaged_steps"] == resumed.meta["averaged_steps"] == 2 * 278
+
+
+def test_a_best_model_of_an_averaged_run_says_it_is_the_mean(tmp_path, small_corpus):
+    settings = ["--average", "0.5", "--epochs", "1", "--no-log", "--out", tmp_path / "m.npz"]
+    run_cli("train", small_corpus, *TINY, *settings, "--quiet", cwd=tmp_path)
+    info = run_cli("info", tmp_path / "m.npz", cwd=tmp_path).stdout
+    assert "the mean of the parameters over 139 steps (--average)" in " ".join(info.split())
+    assert json.loads(run_cli("info", tmp_path / "m.npz", "--json", cwd=tmp_path).stdout)[
+        "training"]["averaged_steps"] == 139                         # 278 steps of 8 x 10
+    assert "averaged_steps" not in load(tmp_path / "m.last.npz").meta   # the raw parameters
+    proc = run_cli("train", small_corpus, "--resume", tmp_path / "m.npz", "--epochs", "2",
+                   "--out", tmp_path / "b.npz", "--quiet", "--no-log", cwd=tmp_path)
+    assert "holds the mean of the parameters over 139 steps" in " ".join(proc.stderr.split())
+
+
+def test_dropout_on_the_command_line_sets_the_places_a_config_file_sets(tmp_path, small_corpus):
+    (tmp_path / "r.toml").write_text("dropout-embed = 0.5\ndropout-out = 0.4\nepochs = 1\n")
+    out = tmp_path / "m.npz"
+    for flags, rates in (([], (0.5, 0.0, 0.4)), (["--dropout", "0.1"], (0.1, 0.1, 0.1)),
+                         (["--dropout", "0.1", "--dropout-out", "0.3"], (0.1, 0.1, 0.3))):
+        run_cli("train", small_corpus, *TINY, "--layers", "2", "--config", tmp_path / "r.toml",
+                *flags, "--out", out, "--force", "--quiet", "--no-log", "--max-time", "1s",
+                cwd=tmp_path)
+        assert load(out).model.config.dropout_rates == rates, flags
+
+
+def test_a_resume_compares_dropout_by_the_rates_it_gives(tmp_path, small_corpus):
+    run_cli("train", small_corpus, *TINY, "--dropout", "0.2", "--epochs", "1", "--out",
+            tmp_path / "m.npz", "--quiet", "--no-log", cwd=tmp_path)
+    last = tmp_path / "m.last.npz"
+    for same in (["--dropout-embed", "0.2"], ["--dropout", "0.2", "--dropout-out", "0.2"]):
+        run_cli("train", small_corpus, "--resume", last, "--epochs", "2", *same, "--out",
+                tmp_path / "b.npz", "--force", "--quiet", "--no-log", cwd=tmp_path)
+    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--dropout-out",
+                   "0.3", "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == ("rnnlm: error: --dropout-out 0.3 contradicts the checkpoint, trained "
+                           "with dropout 0.2/0.2/0.2 (embedding/between layers/output); leave it "
+                           "out (flag or --config key) to resume\n")
+    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--random-bptt",
+                   "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--random-bptt on contradicts the checkpoint, trained with " \
+        "--random-bptt off;" in proc.stderr
+
+
 def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):
     out = tmp_path / "m.npz"
     out.write_bytes(b"precious")

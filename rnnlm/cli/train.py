@@ -73,6 +73,9 @@ def train(
                 raise UsageError(f"--out '{out}' would write over '{path}', the --config "
                                  f"file: choose another --out")
     settings = read_config_file(config) if config is not None else {}
+    if "dropout" in given:      # flags override the file: --dropout sets all three places
+        for place in ("dropout_embed", "dropout_hidden", "dropout_out"):
+            settings.pop(place, None)
     settings.update({k: SETTINGS_BY_NAME[k].parse(v) if SETTINGS_BY_NAME[k].parse else v
                      for k, v in given.items()})     # --max-time 30m -> 1800.0
     view = display.training_view(json_lines, quiet)

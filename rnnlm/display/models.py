@@ -118,6 +118,8 @@ def _training_line(t):
              t["tokens"] is not None and f"{t['tokens']:,} tokens",
              t["elapsed_s"] is not None and f"{_duration(t['elapsed_s'])} of training",
              f"best valid ppl {_num(t['valid_ppl'])}",
+             t.get("averaged_steps") and
+             f"the mean of the parameters over {t['averaged_steps']:,} steps (--average)",
              t["run_id"] is not None and f"run {t['run_id']}"]
     return ", ".join(p for p in parts if p)
 
