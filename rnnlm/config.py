@@ -328,11 +328,14 @@ def split_settings(settings):
 
 def canonical_settings(config):
     """A checkpoint's config ({"model": {...}, "train": {...}}, field names) -> every setting by
-    its canonical key, resolved: a missing one takes its default, and the lr its optimizer's."""
+    its canonical key, resolved: a missing one takes its default, and the lr its optimizer's.
+    A section the checkpoint does not have (no "train" in a model saved outside ``train`` or
+    imported) gives no settings: its defaults would describe a training that never was."""
     out = {}
     for s in SETTINGS.values():
-        out[s.key] = config.get(s.section, {}).get(s.name, s.default)
-    if out["lr"] is None:
+        if config.get(s.section):
+            out[s.key] = config[s.section].get(s.name, s.default)
+    if out.get("optimizer") is not None and out["lr"] is None:
         out["lr"] = DEFAULT_LR.get(out["optimizer"])
     return out
 

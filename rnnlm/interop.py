@@ -24,7 +24,8 @@ Importing a file PyTorch wrote: the cell comes from the metadata, else from the 
 bias is bias_ih + bias_hh; the model is tied when ``decoder.weight`` is absent or equals
 ``encoder.weight``; the vocabulary comes from the metadata, else from a file of one token a
 line in id order (``word_language_model``'s ``Dictionary.idx2word``). rnnlm keeps its specials
-first (``<unk>`` = 0, and ``<eos>`` = 1 at word level), so their rows move to the front;
+first (``<unk>`` = 0, and ``<eos>`` = 1 at word level), so their rows move to the front (a
+character vocabulary without ``<unk>`` gains one that never changes a probability);
 an adaptive softmax (``decoder.head.weight`` present, its cutoffs read off the shapes) needs
 them there already, since the ids fix its clusters.
 """
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CELLS, ModelConfig
-from .data import SPECIALS, Vocabulary
+from .data import SPECIALS, UNK, Vocabulary
 from .errors import DataError, RnnlmError, UsageError
 from .files import atomic_write, check_output
 from .layers import RECURRENT_LAYERS
@@ -238,6 +239,7 @@ def _json(metadata, key, path):
 
 
 def _vocab_tokens(metadata, vocab_file, path):
+    """(tokens in id order, the name of where they came from for messages)."""
     if "vocab" in metadata:
         if vocab_file is not None:
             raise UsageError(f"'{path}' holds its own vocabulary: --vocab is for a file "
@@ -245,7 +247,11 @@ def _vocab_tokens(metadata, vocab_file, path):
         tokens = _json(metadata, "vocab", path)
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise DataError(f"'{path}': its metadata 'vocab' is not a list of tokens")
-        return tokens
+        return tokens, f"'{path}'"
+    if isinstance(vocab_file, (list, tuple)):           # idx2word itself, in memory
+        if not all(isinstance(t, str) for t in vocab_file):
+            raise UsageError("vocab must be a file or a list of token strings")
+        return list(vocab_file), "the vocabulary given"
     if vocab_file is None:
         raise DataError(f"'{path}' holds no vocabulary: pass --vocab FILE (one token a line, "
                         "in id order, as word_language_model's Dictionary.idx2word)")
@@ -259,7 +265,8 @@ def _vocab_tokens(metadata, vocab_file, path):
     if not text:
         raise DataError(f"vocabulary file '{vocab_file}' is empty")
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
-    return [line.removesuffix("\r") for line in lines]     # a file written on Windows
+    return [line.removesuffix("\r") for line in lines], \
+        f"vocabulary file '{vocab_file}'"                   # (\r\n: a file written on Windows)
 
 
 def _take(tensors, name, ndim, path):
@@ -314,8 +321,10 @@ def from_torch_tensors(tensors, metadata, cell, path):
             f"'{path}': {problem}, but the torch layout holds an LSTM or an Elman RNN (rnnlm's "
             "GRU comes only in the rnnlm layout)")
     if G != RECURRENT_LAYERS[cell].blocks * H:
-        raise DataError(f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}, not an "
-                        f"{cell.upper()}'s ({RECURRENT_LAYERS[cell].blocks * H}, {H})")
+        raise (UsageError if given else DataError)(
+            f"'{path}': tensor 'rnn.weight_hh_l0' has shape {(G, H)}, not an {cell.upper()}'s "
+            f"({RECURRENT_LAYERS[cell].blocks * H}, {H})" + (f": leave out --cell {cell}"
+                                                             if given else ""))
     adaptive = "decoder.head.weight" in tensors
     decoder = tensors.pop("decoder.weight", None) if embed_name == "encoder.weight" else embed
     tied = not adaptive and (decoder is None or decoder is embed or (
@@ -323,6 +332,11 @@ def from_torch_tensors(tensors, metadata, cell, path):
     if tied and E != H:
         raise DataError(f"'{path}': the embedding is shared with the output layer, but the "
                         f"embedding size {E} is not the hidden size {H}")
+    # nn.LSTM(bias=True) has both biases in every layer, bias=False none: never some
+    biases = {f"rnn.bias_{w}_l{k}" for k in layers for w in ("ih", "hh")}
+    if biases & tensors.keys() and biases - tensors.keys():
+        raise DataError(f"'{path}': tensor '{min(biases - tensors.keys())}' is missing (an "
+                        f"nn.LSTM or nn.RNN has both biases in every layer, or none)")
     params = {"embed.W": embed}
     for k in layers:
         w_ih = _expect(_take(tensors, f"rnn.weight_ih_l{k}", 2, path), f"rnn.weight_ih_l{k}",
@@ -332,7 +346,7 @@ def from_torch_tensors(tensors, metadata, cell, path):
         bias = np.zeros(G)
         for which in ("ih", "hh"):
             name = f"rnn.bias_{which}_l{k}"
-            if name in tensors:                         # nn.LSTM(bias=False) has none
+            if name in tensors:                         # (bias=False: none)
                 bias = bias + _expect(_take(tensors, name, 1, path), name, (G,), path)
         params[f"{cell}{k}.Wx"] = np.ascontiguousarray(_reorder(w_ih, cell, 0).T)
         params[f"{cell}{k}.Wh"] = np.ascontiguousarray(_reorder(w_hh, cell, 0).T)
@@ -421,14 +435,25 @@ def _config(fields, metadata, wide, path):
     return config
 
 
-def _specials_first(tokens, level, path):
+def _check_tokens(tokens, level, source):
+    """Each token once, and at word level none with whitespace (a word never has any)."""
+    seen = {}
+    for i, t in enumerate(tokens):
+        if t in seen:
+            raise DataError(f"{source}: token {t!r} is listed twice (ids {seen[t]} and {i})")
+        seen[t] = i
+        if level == "word" and (t != t.strip() or len(t.split()) > 1):
+            raise DataError(f"{source}: token {t!r} (id {i}) holds whitespace, which no word "
+                            f"has: one token a line, nothing around it")
+
+
+def _specials_first(tokens, level, source):
     """The permutation that puts rnnlm's specials first, the other tokens in their order."""
     missing = [s for s in SPECIALS[level] if s not in tokens]
     if missing:
-        raise DataError(f"'{path}': the {level}-level vocabulary has no {missing[0]!r}; rnnlm "
-                        f"needs {' and '.join(SPECIALS[level])} (add them to the vocabulary)")
-    if len(set(tokens)) != len(tokens):
-        raise DataError(f"'{path}': the vocabulary lists a token twice")
+        raise DataError(f"{source}: the {level}-level vocabulary has no {missing[0]!r}; rnnlm "
+                        f"needs {' and '.join(SPECIALS[level])} (add "
+                        f"{'them' if len(missing) > 1 else 'it'} to the vocabulary)")
     first = [tokens.index(s) for s in SPECIALS[level]]
     return np.array(first + [i for i in range(len(tokens)) if i not in set(first)])
 
@@ -460,11 +485,14 @@ def read(path, vocab=None, level=None, cell=None):
     level = level or known or "word"
     if level not in SPECIALS:
         raise DataError(f"'{path}': its metadata names an unknown level {level!r}")
-    tokens = _vocab_tokens(metadata, vocab, path)
+    tokens, source = _vocab_tokens(metadata, vocab, path)
     if len(tokens) != config.vocab_size:
-        raise DataError(f"'{path}': the vocabulary has {len(tokens):,} tokens, the embedding "
-                        f"{config.vocab_size:,} rows")
-    order = _specials_first(tokens, level, path)
+        raise DataError(f"{source}: the vocabulary has {len(tokens):,} tokens, the embedding "
+                        f"of '{path}' {config.vocab_size:,} rows")
+    _check_tokens(tokens, level, source)
+    if level == "char" and UNK not in tokens and config.softmax == "full":
+        config, params, tokens = _with_unk(config, params, tokens)
+    order = _specials_first(tokens, level, source)
     if (order != np.arange(len(order))).any():
         if config.softmax == "adaptive":
             raise DataError(f"'{path}': its vocabulary does not put "
@@ -479,6 +507,24 @@ def read(path, vocab=None, level=None, cell=None):
     except RnnlmError as e:
         raise DataError(f"'{path}': {e}") from None
     return config, params, vocabulary
+
+
+def _with_unk(config, params, tokens):
+    """A character model from PyTorch without rnnlm's <unk> (char-rnn's vocabularies have
+    none) gains one as id 0 that never changes a probability: a zero embedding row and output
+    weights, and a bias 40 below the least that the highest logit can be. Every output is in
+    (-1, 1), so logit j >= b_j - ||w_j||_1, and p(<unk>) < e^-40 times the likeliest
+    character's: nothing, in float32."""
+    embed = params["embed.W"]
+    W = params["out.W"] if "out.W" in params else embed.T           # (H, V); tied: embed
+    floor = np.max(params["out.b"].astype(np.float64) - np.abs(W.astype(np.float64)).sum(0))
+    params = {**params, "embed.W": np.concatenate([np.zeros_like(embed[:1]), embed]),
+              "out.b": np.concatenate([np.array([floor - 40], params["out.b"].dtype),
+                                       params["out.b"]])}
+    if "out.W" in params:
+        params["out.W"] = np.ascontiguousarray(np.concatenate([np.zeros_like(W[:, :1]), W], 1))
+    return (ModelConfig(**{**config.to_dict(), "vocab_size": config.vocab_size + 1}), params,
+            [UNK, *tokens])
 
 
 def _checked(config, params, path):
@@ -518,6 +564,9 @@ def build(config, params):
 def import_torch(path, out, vocab=None, level=None, cell=None, force=False):
     """A safetensors model written by PyTorch (or by ``export_torch``) -> an rnnlm checkpoint
     at ``out``, which eval, generate, inspect-gates, probe and gradients read. -> out.
+
+    ``vocab``: for a file without a vocabulary in its metadata, a file of one token a line
+    in id order, or that list of tokens (``word_language_model``'s ``Dictionary.idx2word``).
 
     An existing ``out`` is refused unless ``force`` (never the input itself).
     """

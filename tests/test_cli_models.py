@@ -167,6 +167,21 @@ def test_info_json_reports_what_was_trained(trained):
     assert info["rnnlm_version"] == __version__
 
 
+def test_info_of_a_model_trained_elsewhere_claims_no_training_settings(trained, tmp_path):
+    # an export and import (or any save outside train): the model's settings, no training's
+    work, _ = trained
+    pytest.importorskip("safetensors")
+    run_cli("export", work / "models/a.npz", tmp_path / "a.safetensors", "--layout", "rnnlm",
+            cwd=tmp_path)
+    run_cli("import", tmp_path / "a.safetensors", tmp_path / "b.npz", cwd=tmp_path)
+    info = json.loads(run_cli("info", tmp_path / "b.npz", "--json", cwd=tmp_path).stdout)
+    assert info["settings"]["cell"] == "gru" and info["settings"]["tie-weights"] is True
+    assert "bptt" not in info["settings"] and "lr" not in info["settings"]
+    assert info["training"]["epochs"] is None
+    shown = run_cli("info", tmp_path / "b.npz", cwd=tmp_path).stdout
+    assert "batch-size" not in shown and "no training state" in shown
+
+
 @pytest.mark.parametrize("content", [None, b"garbage"], ids=["missing", "damaged"])
 def test_info_on_a_missing_or_damaged_file_is_one_error_line(tmp_path, content):
     if content is not None:

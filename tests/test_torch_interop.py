@@ -272,6 +272,74 @@ def test_a_character_model_travels_with_its_vocabulary(tmp_path):
     assert bad.returncode == 2 and "byte" in bad.stderr and len(bad.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_char_rnn_without_unk_imports_with_its_probabilities_unchanged(tmp_path, tied):
+    # char-rnn's vocabularies have no <unk>: rnnlm adds one that no probability notices
+    text = "the cat sat on the mat\nthe dog ran\n" * 3
+    chars = sorted(set(text))
+    torch.manual_seed(1)
+    net = WordLanguageModel(len(chars), 8, 8, 2)
+    if tied:
+        net.decoder.weight = net.encoder.weight
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-1, 1)                            # logits spread over a wide range
+        ids = torch.tensor([chars.index(c) for c in text])
+        logits, _ = net(ids[:-1, None])
+        nll = torch.nn.functional.cross_entropy(logits[:, 0].double(), ids[1:]).item()
+    state = {k: v.clone() for k, v in net.state_dict().items()}      # tied: written twice
+    save_file(state, str(tmp_path / "c.safetensors"),
+              metadata={"vocab": json.dumps(chars), "level": "char"})
+    (tmp_path / "text.txt").write_text(text)
+    rnnlm.import_torch(tmp_path / "c.safetensors", tmp_path / "c.npz")
+    back = rnnlm.load(tmp_path / "c.npz")
+    assert back.vocab.tokens == ("<unk>", *chars) and back.model.config.tie_weights == tied
+    got = rnnlm.evaluate(back, tmp_path / "text.txt", batch_size=1)["ppl"]
+    assert got == pytest.approx(math.exp(nll), rel=1e-6)
+    back.model.eval()
+    logp = back.model.forward(back.vocab.encode(list(text))[None])
+    assert np.exp(logp[..., 0]).max() < 1e-17                        # <unk> never likely
+
+
+def test_a_vocabulary_is_a_file_or_a_list_and_its_problems_name_it(tmp_path):
+    net = WordLanguageModel(len(WORDS), 4, 4, 1)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "w.safetensors"))
+    given = tmp_path / "w.safetensors"
+    rnnlm.import_torch(given, tmp_path / "a.npz", vocab=WORDS)
+    assert rnnlm.load(tmp_path / "a.npz").vocab.tokens == tuple(WORDS)
+    for words, problem in (([*WORDS[:-1], "cat"], "token 'cat' is listed twice (ids 3 and 9)"),
+                           ([*WORDS[:-1], "ran "], "token 'ran ' (id 9) holds whitespace"),
+                           ([*WORDS[:-1], "ran away"], "token 'ran away' (id 9) holds")):
+        (tmp_path / "v.txt").write_text("\n".join(words) + "\n")
+        message = one_line(run_cli("import", given, tmp_path / "o.npz", "--vocab",
+                                   tmp_path / "v.txt", cwd=tmp_path, check=False), 1)
+        assert f"vocabulary file '{tmp_path / 'v.txt'}': {problem}" in message
+    (tmp_path / "v.txt").write_text("\n".join(WORDS[:-1]) + "\n")
+    assert f"vocabulary file '{tmp_path / 'v.txt'}': the vocabulary has 9 tokens" in one_line(
+        run_cli("import", given, tmp_path / "o.npz", "--vocab", tmp_path / "v.txt",
+                cwd=tmp_path, check=False), 1)
+
+
+def test_a_layer_with_one_bias_of_two_or_a_cell_the_shapes_deny_is_refused(tmp_path):
+    (tmp_path / "v.txt").write_text("\n".join(WORDS) + "\n")
+    state = {k: v.contiguous() for k, v in WordLanguageModel(10, 4, 4, 2).state_dict().items()}
+    for missing in ("rnn.bias_hh_l1", "rnn.bias_ih_l0"):
+        save_file({k: v for k, v in state.items() if k != missing},
+                  str(tmp_path / "in.safetensors"))
+        assert f"tensor '{missing}' is missing" in one_line(run_cli(
+            "import", tmp_path / "in.safetensors", tmp_path / "o.npz", "--vocab",
+            tmp_path / "v.txt", cwd=tmp_path, check=False), 1)
+    save_file({k: v for k, v in state.items() if "bias_" not in k},       # bias=False: none
+              str(tmp_path / "in.safetensors"))
+    run_cli("import", tmp_path / "in.safetensors", tmp_path / "o.npz", "--vocab",
+            tmp_path / "v.txt", cwd=tmp_path)
+    save_file(state, str(tmp_path / "in.safetensors"))
+    assert "leave out --cell rnn" in one_line(run_cli(
+        "import", tmp_path / "in.safetensors", tmp_path / "x.npz", "--vocab", tmp_path / "v.txt",
+        "--cell", "rnn", cwd=tmp_path, check=False), 2)
+
+
 def test_every_header_length_reads_back(tmp_path):
     """A safetensors file starts with its header's length, whose first byte may be 0x80, the
     first byte of a pickle: the check for pickles must not refuse such a file."""
