@@ -348,7 +348,10 @@ def _typed(s, value, where):
             isinstance(value, s.type) and not isinstance(value, bool) if s.type in (int, str)
             else isinstance(value, (int, float)) and not isinstance(value, bool))
     if not fits:
-        raise UsageError(f"{where}: '{s.key}' must be {s.type.__name__}, got {value!r}")
+        example = {bool: "true", int: "2", float: "0.5", str: '"..."'}.get(s.type, "")
+        raise UsageError(f"{where}: '{s.key}' must be {s.type.__name__}, got {value!r}"
+                         + (f"; write it as TOML's {s.type.__name__}, like {s.key} = {example}"
+                            if example else ""))
     return float(value) if s.type is float else value
 
 

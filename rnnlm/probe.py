@@ -66,6 +66,8 @@ def read_pairs(path):
         prefix, good, bad = fields[:3]
         if not good.strip() or not bad.strip():
             raise DataError(f"{where}: the good and bad words must not be empty")
+        if good.split() == bad.split():       # a tie, and a tie counts as wrong: never a probe
+            raise DataError(f"{where}: the good and bad words are the same ({good.strip()!r})")
         distance = _count(fields[3], where, "distance", least=1)
         attractors = _count(fields[4], where, "attractors", least=0) if columns == 5 else None
         pairs.append({"prefix": prefix, "good": good, "bad": bad, "distance": distance,

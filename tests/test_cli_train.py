@@ -316,8 +316,10 @@ def test_config_file_settings_apply_and_flags_override_them(tmp_path, small_corp
     ("embed_size = 12", "unknown setting 'embed_size' (the key is 'embed-size')"),
     ("num_layers = 1", "unknown setting 'num_layers' (the key is 'layers')"),
     ("hidden = 12", "unknown setting 'hidden'; known keys: cell, layers, "),
-    ("layers = 1.5", "'layers' must be int, got 1.5"),
-    ("tie-weights = 1", "'tie-weights' must be bool, got 1"),
+    ("layers = 1.5", "'layers' must be int, got 1.5; write it as TOML's int, like layers = 2"),
+    ("epochs = \"2\"", "'epochs' must be int, got '2'; write it as TOML's int, like epochs = 2"),
+    ("tie-weights = 1", "'tie-weights' must be bool, got 1; write it as TOML's bool, like "
+     "tie-weights = true"),
     ("max-time = \"soon\"", "--max-time must be a positive duration like 90s"),
 ])
 def test_a_config_file_takes_each_setting_by_its_one_key_and_type(tmp_path, small_corpus, line,

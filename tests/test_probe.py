@@ -157,6 +157,7 @@ def test_defaults_work_from_any_directory_and_the_table_names_the_model(tmp_path
     ("Jenny\thas\thave\t1\nJenny\thas\thave\n", "line 2: 3 tab-separated columns"),
     ("Jenny\thas\thave\tfar\n", "line 1: distance must be a whole number"),
     ("Jenny\thas\thave\t1\t0\nJenny\thas\thave\t1\n", "line 2: 4 columns"),
+    ("Jenny\thas\thave\t1\nJenny\thas\t has\t1\n", "line 2: the good and bad words are the same"),
 ])
 def test_a_bad_pairs_file_is_one_line_naming_file_and_line(tmp_path, content, problem):
     path = tmp_path / "bad.tsv"
