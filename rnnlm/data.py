@@ -85,9 +85,15 @@ def unknown_message(tokens, vocab) -> str | None:
 
 
 def tokenize(text: str, level: str) -> list[str]:
-    """Tokens of a prompt: words (no "<eos>" added) or characters."""
+    """Tokens of a text given to a model (a seed, a text to inspect or to measure): its
+    characters, or its words with "<eos>" after each non-blank line that a newline ends, as
+    a corpus is read; a last line without a newline stays open (a seed goes on from it)."""
     _check_level(level)
-    return text.split() if level == "word" else list(text)
+    if level == "char":
+        return list(text)
+    *ended, last = text.split("\n")
+    return [t for line in ended for t in line.split() + [EOS] * bool(line.split())] + \
+        last.split()
 
 
 class Vocabulary:

@@ -1,8 +1,9 @@
 """Gradient flow (the API's ``gradient_flow``): how fast does the gradient of a prediction
 vanish as it travels back through time, layer by layer?
 
-A text of tokens w_0..w_(n-1) is read from a zero state in evaluation mode (no dropout), as a
-``generate`` seed is tokenized (no "<eos>" added, no priming). h^l_t is layer l's output after
+A text of tokens w_0..w_(n-1) is read from a zero state in evaluation mode (no dropout),
+tokenized as a ``generate`` seed is (data.tokenize: "<eos>" after each line a newline ends, as
+in a corpus; no priming). h^l_t is layer l's output after
 reading w_t, and loss_t = -log p(w_(t+1) | w_0..w_t) for t = 0..n-2. For each layer l and lag
 k = 0..K:
 
@@ -37,10 +38,23 @@ CHUNK_ROWS = 256           # windows per forward: bounds the (K+1, rows, 4H) buf
 
 
 def default_text():
-    """The first ``DEFAULT_TOKENS`` whitespace tokens of the bundled jenny validation text."""
+    """The bundled jenny validation text up to its ``DEFAULT_TOKENS``-th word-level token,
+    each line's "<eos>" counted: its first lines, the last one cut if need be."""
     from .bundled import JENNY_VALID, bundled_path
     path = bundled_path(JENNY_VALID, "jenny validation text", "pass --text or --file")
-    return " ".join(path.read_text(encoding="utf-8").split()[:DEFAULT_TOKENS])
+    lines, count = [], 0
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) >= DEFAULT_TOKENS - count:        # the text ends within this line
+            lines.append(" ".join(words[:DEFAULT_TOKENS - count]))
+            return "\n".join(lines)
+        lines.append(" ".join(words))
+        count += len(words) + 1                         # its words and its <eos>
+        if count == DEFAULT_TOKENS:
+            break
+    return "\n".join(lines) + "\n"
 
 
 def check_lag(max_lag):

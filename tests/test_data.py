@@ -48,6 +48,16 @@ def test_word_level_splits_on_whitespace_ends_lines_with_eos_and_skips_blank_lin
     assert c.stats["valid_source"] == "file"
 
 
+def test_a_text_given_to_a_model_is_tokenized_as_its_corpus_was():
+    # each line a newline ends closes with <eos>, blank lines add nothing, and a last line
+    # without a newline stays open (a seed goes on from it)
+    assert tokenize(" the cat sat \n\n  \n the\tdog ", "word") == [
+        "the", "cat", "sat", "<eos>", "the", "dog"]
+    assert tokenize("a .\r\nb .\n", "word") == ["a", ".", "<eos>", "b", ".", "<eos>"]
+    assert tokenize("", "word") == [] and tokenize("\n", "word") == []
+    assert tokenize("a\nb", "char") == ["a", "\n", "b"]
+
+
 def test_char_level_keeps_every_character_including_newlines(tmp_path):
     text = "héllo wörld\n\nab\tc\n"
     c = load_corpus(corpus_dir(tmp_path, text, valid="hé!\n"), level="char")

@@ -249,6 +249,12 @@ def test_empty_seed_starts_a_sentence(word_ckpt):
     assert r["logprob"] == pytest.approx(recomputed_logprob(word_ckpt, "", r["tokens"]), abs=1e-4)
 
 
+def test_a_seed_of_several_lines_ends_each_line_with_eos_as_the_corpus_did(word_ckpt):
+    run = lambda seed: generate(word_ckpt, seed, length=12, greedy=True)[0]["tokens"]
+    assert run("Amy has a dog .\nTom has") == run("Amy has a dog . <eos> Tom has")
+    assert run("Amy has a dog .\nTom has") != run("Amy has a dog . Tom has")
+
+
 def test_stream_pieces_join_to_the_text(word_ckpt, char_ckpt):
     for ckpt, seed in ((word_ckpt, "Amy has"), (char_ckpt, "Amy h")):
         pieces = []

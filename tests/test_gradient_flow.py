@@ -8,7 +8,9 @@ import pytest
 from conftest import REPO, run_cli
 
 from rnnlm import LanguageModel, Vocabulary, gradient_flow, save
-from rnnlm.gradients import flow_chart, hidden_gradients, record_states
+from rnnlm.data import tokenize
+from rnnlm.gradients import (default_text, flow_chart, hidden_gradients,
+                             record_states)
 
 MODEL = REPO / "models/default.npz"
 WORDS = ["<unk>", "<eos>", "a", "b", "c", "d", "e"]
@@ -158,8 +160,11 @@ def test_json_keys_text_and_file_agree(tmp_path):
     assert set(layer) == {"layer", "lags", "norm"} and layer["lags"] == list(range(6))
     assert all(v > 0 for v in layer["norm"])
     path = tmp_path / "s.txt"
-    path.write_text(SENTENCE + "\n")
-    assert run_json(tmp_path, "--file", path, "--max-lag", "5")["layers"] == got["layers"]
+    path.write_text(SENTENCE + "\n")                      # its line ends: one more token
+    read = run_json(tmp_path, "--file", path, "--max-lag", "5")
+    assert read["tokens"] == 17
+    assert read["layers"] == run_json(tmp_path, "--text", SENTENCE + "\n", "--max-lag", "5")[
+        "layers"]
     untrained = run_json(tmp_path, "--text", SENTENCE, "--max-lag", "5", "--untrained")
     assert untrained["untrained"] and untrained["layers"][0]["norm"] != layer["norm"]
 
@@ -201,11 +206,20 @@ def test_a_text_file_is_read_as_a_corpus_is(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes(("\ufeff" + SENTENCE + "\r\n").encode())
     plain, read = (run_cli("gradients", *given, "--max-lag", "3", "--json", "--no-log",
-                           cwd=tmp_path) for given in (["--text", SENTENCE], ["--file", path]))
+                           cwd=tmp_path) for given in (["--text", SENTENCE + "\n"],
+                                                       ["--file", path]))
     assert read.stderr == plain.stderr and read.stdout == plain.stdout   # the same warning too
     char = Vocabulary(["<unk>", *sorted(set(SENTENCE + "\r\n"))], "char")
     model = LanguageModel(len(char), embed_size=5, hidden_size=6, num_layers=1, seed=2)
     assert gradient_flow(model, file=path, vocab=char)["tokens"] == len(SENTENCE) + 2
+
+
+def test_the_default_text_is_the_validation_texts_first_tokens_with_their_eos():
+    text = default_text()
+    tokens = tokenize(text, "word")
+    lines = (REPO / "corpora/jenny/jenny.valid.txt").read_text().splitlines()
+    corpus = [t for line in lines for t in line.split() + ["<eos>"]]
+    assert len(tokens) == 2000 and tokens == corpus[:2000]
 
 
 def test_every_model_is_read_before_the_work_on_the_first(tmp_path):
