@@ -174,11 +174,20 @@ class ModelConfig:
     @property
     def dropout_rates(self):
         """(embedding, between layers, before the output): each place's own rate, or --dropout."""
-        return tuple(self.dropout if p is None else p
-                     for p in (self.dropout_embed, self.dropout_hidden, self.dropout_out))
+        return dropout_rates(vars(self))
 
     def to_dict(self):
         return asdict(self)
+
+
+# The places of dropout, each with a rate of its own or else --dropout's.
+DROPOUT_PLACES = ("dropout_embed", "dropout_hidden", "dropout_out")
+
+
+def dropout_rates(settings):
+    """(embedding, between layers, before the output) of settings by field name."""
+    default = settings.get("dropout") or 0.0
+    return tuple(default if settings.get(p) is None else settings[p] for p in DROPOUT_PLACES)
 
 
 OPTIMIZERS = ("sgd", "adam")

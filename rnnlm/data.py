@@ -26,6 +26,7 @@ import codecs
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -204,14 +205,34 @@ def _vocab_problem(tokens: tuple[str, ...], level: str) -> str | None:
     specials = SPECIALS[level]
     if tokens[: len(specials)] != specials:
         return f"it must start with {', '.join(specials)}"
+    return token_problem(tokens, level)
+
+
+def token_problem(tokens, level: str) -> str | None:
+    """What keeps tokens in id order from being a vocabulary (the specials' places aside),
+    naming the token and its id, or None. The checks run at C speed; only a failing list is
+    searched for its culprit (a checkpoint's vocabulary is checked at every load)."""
+    specials = SPECIALS[level]
     if len(set(tokens)) != len(tokens):
-        return "it has duplicate tokens"
+        seen: dict[str, int] = {}
+        for i, t in enumerate(tokens):
+            if t in seen:
+                return f"token {t!r} is listed twice (ids {seen[t]} and {i})"
+            seen[t] = i
     # "" and NUL cannot survive a numpy unicode array (trailing NULs are stripped)
-    if any(not t or "\x00" in t for t in tokens):
-        return "it has an empty or NUL token"
-    if level == "char" and any(len(t) != 1 for t in tokens[len(specials):]):
-        return "a char-level token is longer than one character"
+    if not all(tokens) or "\x00" in "".join(tokens):
+        i = next(i for i, t in enumerate(tokens) if not t or "\x00" in t)
+        return f"token {i} is empty or holds a NUL character"
+    if level == "word" and _WHITESPACE.search("".join(tokens)):
+        i, t = next((i, t) for i, t in enumerate(tokens) if _WHITESPACE.search(t))
+        return f"token {t!r} (id {i}) holds whitespace, which no word has"
+    if level == "char" and any(len(t) != 1 for t in tokens if t not in specials):
+        i, t = next((i, t) for i, t in enumerate(tokens) if len(t) != 1 and t not in specials)
+        return f"token {t!r} (id {i}) is not one character, at character level"
     return None
+
+
+_WHITESPACE = re.compile(r"\s")      # what str.split splits on (and a word never holds)
 
 
 # --- reading: every pass streams the file through _chunks --------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CELLS, ModelConfig
-from .data import SPECIALS, UNK, Vocabulary
+from .data import SPECIALS, UNK, Vocabulary, read_text, token_problem
 from .errors import DataError, RnnlmError, UsageError
 from .files import atomic_write, check_output
 from .layers import RECURRENT_LAYERS
@@ -255,13 +255,7 @@ def _vocab_tokens(metadata, vocab_file, path):
     if vocab_file is None:
         raise DataError(f"'{path}' holds no vocabulary: pass --vocab FILE (one token a line, "
                         "in id order, as word_language_model's Dictionary.idx2word)")
-    try:
-        text = Path(vocab_file).read_text(encoding="utf-8-sig")    # a BOM is not a token
-    except FileNotFoundError:
-        raise DataError(f"vocabulary file '{vocab_file}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read vocabulary file '{vocab_file}': "
-                        f"{getattr(e, 'strerror', None) or e}") from None
+    text = read_text(vocab_file, "vocabulary file")
     if not text:
         raise DataError(f"vocabulary file '{vocab_file}' is empty")
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
@@ -435,18 +429,6 @@ def _config(fields, metadata, wide, path):
     return config
 
 
-def _check_tokens(tokens, level, source):
-    """Each token once, and at word level none with whitespace (a word never has any)."""
-    seen = {}
-    for i, t in enumerate(tokens):
-        if t in seen:
-            raise DataError(f"{source}: token {t!r} is listed twice (ids {seen[t]} and {i})")
-        seen[t] = i
-        if level == "word" and (t != t.strip() or len(t.split()) > 1):
-            raise DataError(f"{source}: token {t!r} (id {i}) holds whitespace, which no word "
-                            f"has: one token a line, nothing around it")
-
-
 def _specials_first(tokens, level, source):
     """The permutation that puts rnnlm's specials first, the other tokens in their order."""
     missing = [s for s in SPECIALS[level] if s not in tokens]
@@ -489,7 +471,8 @@ def read(path, vocab=None, level=None, cell=None):
     if len(tokens) != config.vocab_size:
         raise DataError(f"{source}: the vocabulary has {len(tokens):,} tokens, the embedding "
                         f"of '{path}' {config.vocab_size:,} rows")
-    _check_tokens(tokens, level, source)
+    if (problem := token_problem(tokens, level)) is not None:
+        raise DataError(f"{source}: {problem}")
     if level == "char" and UNK not in tokens and config.softmax == "full":
         config, params, tokens = _with_unk(config, params, tokens)
     order = _specials_first(tokens, level, source)
@@ -571,6 +554,7 @@ def import_torch(path, out, vocab=None, level=None, cell=None, force=False):
     An existing ``out`` is refused unless ``force`` (never the input itself).
     """
     from .checkpoint import save
-    check_output(out, force=force, reads=(path, vocab), flag="OUT")
+    check_output(out, force=force, flag="OUT",
+                 reads=(path, None if isinstance(vocab, (list, tuple)) else vocab))
     config, params, vocabulary = read(path, vocab, level, cell)
     return save(out, build(config, params), vocabulary, meta={"imported_from": str(path)})

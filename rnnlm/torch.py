@@ -119,7 +119,8 @@ class RNNLM(nn.Module):
     def from_safetensors(cls, path, vocab=None, level=None, cell=None):
         """The module of a file written by ``rnnlm export`` (either layout), by
         ``save_safetensors`` or by PyTorch (then ``vocab``, a file of one token a line or the
-        list of tokens, when it holds none; as ``rnnlm import``). rnnlm's specials come first in its vocabulary."""
+        list of tokens, when it holds none; as ``rnnlm import``). rnnlm's specials come first
+        in its vocabulary."""
         config, params, vocab = interop.read(path, vocab, level, cell)
         module = cls(config, vocab.tokens, vocab.level)
         module.load_rnnlm_params(params)

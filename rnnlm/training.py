@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .config import SETTINGS_BY_NAME, ModelConfig, TrainConfig, split_settings
+from .config import (DROPOUT_PLACES, SETTINGS_BY_NAME, ModelConfig, TrainConfig, dropout_rates,
+                     split_settings)
 from .data import BatchStream, Corpus, load_corpus
 from .errors import CheckpointError, RnnlmError, UsageError
 from .evaluation import evaluate_ids
@@ -163,38 +164,34 @@ def _merge_resumed(ckpt, model_settings, train_settings):
                               f"that saved it (version {ckpt.meta.get('rnnlm_version', '?')})")
     for saved, given in ((saved_model, model_settings), (saved_train, train_settings)):
         for key, value in given.items():
-            if key in DROPOUT_PLACES:
+            if key == "dropout" or key in DROPOUT_PLACES:
                 continue                            # compared by the rates they give, below
             if key not in RESUMABLE_CHANGES and key in saved and saved[key] != value:
                 raise UsageError(_contradiction([key], given, saved))
     merged = {**saved_model, **model_settings}
     if "dropout" in model_settings:     # it sets every place not given with it
-        merged.update({k: model_settings.get(k) for k in DROPOUT_PLACES[1:]})
-    places = [k for k in DROPOUT_PLACES if k in model_settings]
-    if places and _dropout_rates(merged) != _dropout_rates(saved_model):
+        merged.update({k: model_settings.get(k) for k in DROPOUT_PLACES})
+    places = [k for k in ("dropout", *DROPOUT_PLACES) if k in model_settings]
+    if places and dropout_rates(merged) != dropout_rates(saved_model):
         raise UsageError(_contradiction(places, model_settings, saved_model))
     return merged, {**saved_train, **train_settings}
-
-
-DROPOUT_PLACES = ("dropout", "dropout_embed", "dropout_hidden", "dropout_out")
-
-
-def _dropout_rates(settings):
-    """(embedding, between layers, output): as ModelConfig.dropout_rates resolves them."""
-    default = settings.get("dropout") or 0.0
-    return tuple(default if settings.get(k) is None else settings[k] for k in DROPOUT_PLACES[1:])
 
 
 def _contradiction(keys, given, saved):
     """The message for settings of a resume that the checkpoint was trained without."""
     def said(key, value):
         flag = SETTINGS_BY_NAME[key].key if key in SETTINGS_BY_NAME else key
-        value = "not set" if value is None else ("on" if value else "off") \
-            if isinstance(value, bool) else value
-        return f"--{flag} {value}"
+        if isinstance(value, bool):
+            return f"--{flag}" if value else f"--no-{flag}"
+        return f"no --{flag}" if value is None else f"--{flag} {value}"
 
-    was = (f"dropout {'/'.join(map(str, _dropout_rates(saved)))} (embedding/between "
-           f"layers/output)" if keys[0] in DROPOUT_PLACES else said(keys[0], saved.get(keys[0])))
+    if keys[0] in ("dropout", *DROPOUT_PLACES):
+        was = (f"dropout {'/'.join(map(str, dropout_rates(saved)))} (embedding/between "
+               f"layers/output)")
+        if keys == ["dropout"]:
+            was += "; --dropout sets all three places, a --config file's too"
+    else:
+        was = said(keys[0], saved.get(keys[0]))
     return (f"{' '.join(said(k, given[k]) for k in keys)} contradicts the checkpoint, trained "
             f"with {was}; leave it out (flag or --config key) to resume")
 

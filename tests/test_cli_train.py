@@ -282,8 +282,17 @@ def test_a_resume_compares_dropout_by_the_rates_it_gives(tmp_path, small_corpus)
                            "out (flag or --config key) to resume\n")
     proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--random-bptt",
                    "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--random-bptt on contradicts the checkpoint, trained with " \
-        "--random-bptt off;" in proc.stderr
+    assert proc.returncode == 2 and "--random-bptt contradicts the checkpoint, trained with " \
+        "--no-random-bptt;" in proc.stderr
+    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--dropout", "0.3",
+                   "--max-vocab", "100", "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 2 and "--max-vocab 100 contradicts the checkpoint, trained with " \
+        "no --max-vocab;" in proc.stderr
+    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--dropout", "0.3",
+                   "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--dropout 0.3 contradicts" in proc.stderr
+    assert "--dropout sets all three places, a --config file's too" in proc.stderr
 
 
 def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):

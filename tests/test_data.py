@@ -154,10 +154,12 @@ def test_vocabulary_survives_an_npz_round_trip_without_pickle(tmp_path, level, t
 def test_from_array_rejects_a_foreign_array_with_a_checkpoint_error():
     with pytest.raises(CheckpointError, match="not a 1-D unicode array"):
         Vocabulary.from_array(np.arange(3), "word")
-    with pytest.raises(CheckpointError, match="duplicate"):
+    with pytest.raises(CheckpointError, match=r"token 'a' is listed twice \(ids 2 and 3\)"):
         Vocabulary.from_array(np.array(["<unk>", "<eos>", "a", "a"]), "word")
-    with pytest.raises(CheckpointError, match="longer than one character"):
+    with pytest.raises(CheckpointError, match=r"token 'ab' \(id 1\) is not one character"):
         Vocabulary.from_array(np.array(["<unk>", "ab"]), "char")
+    with pytest.raises(CheckpointError, match=r"token 'a b' \(id 2\) holds whitespace"):
+        Vocabulary.from_array(np.array(["<unk>", "<eos>", "a b"]), "word")
 
 
 # --- corpus layout ---------------------------------------------------------------------------

@@ -307,10 +307,12 @@ def test_a_vocabulary_is_a_file_or_a_list_and_its_problems_name_it(tmp_path):
               str(tmp_path / "w.safetensors"))
     given = tmp_path / "w.safetensors"
     rnnlm.import_torch(given, tmp_path / "a.npz", vocab=WORDS)
+    rnnlm.import_torch(given, tmp_path / "a.npz", vocab=tuple(WORDS), force=True)   # over it
     assert rnnlm.load(tmp_path / "a.npz").vocab.tokens == tuple(WORDS)
     for words, problem in (([*WORDS[:-1], "cat"], "token 'cat' is listed twice (ids 3 and 9)"),
                            ([*WORDS[:-1], "ran "], "token 'ran ' (id 9) holds whitespace"),
-                           ([*WORDS[:-1], "ran away"], "token 'ran away' (id 9) holds")):
+                           ([*WORDS[:-1], "ran away"], "token 'ran away' (id 9) holds"),
+                           ([*WORDS[:-1], ""], "token 9 is empty")):
         (tmp_path / "v.txt").write_text("\n".join(words) + "\n")
         message = one_line(run_cli("import", given, tmp_path / "o.npz", "--vocab",
                                    tmp_path / "v.txt", cwd=tmp_path, check=False), 1)

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from .. import display
-from ..config import SETTINGS, SETTINGS_BY_NAME, read_config_file
+from ..config import DROPOUT_PLACES, SETTINGS, SETTINGS_BY_NAME, read_config_file
 from ..errors import UsageError
 from ..files import is_read
 from ..outputs import last_path
@@ -74,7 +74,7 @@ def train(
                                  f"file: choose another --out")
     settings = read_config_file(config) if config is not None else {}
     if "dropout" in given:      # flags override the file: --dropout sets all three places
-        for place in ("dropout_embed", "dropout_hidden", "dropout_out"):
+        for place in DROPOUT_PLACES:
             settings.pop(place, None)
     settings.update({k: SETTINGS_BY_NAME[k].parse(v) if SETTINGS_BY_NAME[k].parse else v
                      for k, v in given.items()})     # --max-time 30m -> 1800.0
