@@ -171,6 +171,16 @@ class ModelConfig:
             raise UsageError("--tie-weights needs --softmax full: the adaptive softmax has no "
                              "(hidden, vocabulary) matrix to share")
 
+    def idle_settings(self):
+        """Warnings for settings given that this model leaves without effect."""
+        idle = []
+        if self.variational and not any(self.dropout_rates):
+            idle.append("--variational has no effect: no dropout rate is set")
+        if self.num_layers == 1 and self.dropout_hidden:
+            idle.append(f"--dropout-hidden {self.dropout_hidden} has no effect: one layer has "
+                        f"no connection between layers")
+        return idle
+
     @property
     def dropout_rates(self):
         """(embedding, between layers, before the output): each place's own rate, or --dropout."""

@@ -228,7 +228,7 @@ class Trainer:
                     else Adam(self.cfg.learning_rate))
         self.average = ParameterAverage()
         self.state = TrainingState(lr=self.cfg.learning_rate)
-        self.warnings = []                          # emitted once the run starts
+        self.warnings = model_cfg.idle_settings()  # emitted once the run starts
         if ckpt is not None:
             self._restore(ckpt, resume)
             if lr_given:                            # a new lr replaces the decayed one

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY, run_cli
-from rnnlm import SGD, load, train
+from rnnlm import SGD, UsageError, load, train
 from rnnlm.training import TrainingInterrupted
 from rnnlm.data import load_corpus
 from rnnlm.evaluation import evaluate_ids
@@ -259,7 +260,7 @@ def test_a_best_model_of_an_averaged_run_says_it_is_the_mean(tmp_path, small_cor
 def test_dropout_on_the_command_line_sets_the_places_a_config_file_sets(tmp_path, small_corpus):
     (tmp_path / "r.toml").write_text("dropout-embed = 0.5\ndropout-out = 0.4\nepochs = 1\n")
     out = tmp_path / "m.npz"
-    for flags, rates in (([], (0.5, 0.0, 0.4)), (["--dropout", "0.1"], (0.1, 0.1, 0.1)),
+    for flags, rates in ((["--dropout", "0.1"], (0.1, 0.1, 0.1)),
                          (["--dropout", "0.1", "--dropout-out", "0.3"], (0.1, 0.1, 0.3))):
         run_cli("train", small_corpus, *TINY, "--layers", "2", "--config", tmp_path / "r.toml",
                 *flags, "--out", out, "--force", "--quiet", "--no-log", "--max-time", "1s",
@@ -280,19 +281,26 @@ def test_a_resume_compares_dropout_by_the_rates_it_gives(tmp_path, small_corpus)
     assert proc.stderr == ("rnnlm: error: --dropout-out 0.3 contradicts the checkpoint, trained "
                            "with dropout 0.2/0.2/0.2 (embedding/between layers/output); leave it "
                            "out (flag or --config key) to resume\n")
-    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--random-bptt",
-                   "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--random-bptt contradicts the checkpoint, trained with " \
-        "--no-random-bptt;" in proc.stderr
-    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--dropout", "0.3",
-                   "--max-vocab", "100", "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path,
-                   check=False)
-    assert proc.returncode == 2 and "--max-vocab 100 contradicts the checkpoint, trained with " \
-        "no --max-vocab;" in proc.stderr
-    proc = run_cli("train", small_corpus, "--resume", last, "--epochs", "2", "--dropout", "0.3",
-                   "--out", tmp_path / "c.npz", "--no-log", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--dropout 0.3 contradicts" in proc.stderr
-    assert "--dropout sets all three places, a --config file's too" in proc.stderr
+    for settings, words in (({"random_bptt": True}, "--random-bptt contradicts the checkpoint, "
+                             "trained with --no-random-bptt;"),
+                            ({"max_vocab": 100}, "--max-vocab 100 contradicts the checkpoint, "
+                             "trained with no --max-vocab;"),
+                            ({"dropout": 0.3}, "--dropout sets all three places")):
+        with pytest.raises(UsageError, match=re.escape(words)):
+            train(small_corpus, resume=last, epochs=2, out=tmp_path / "c.npz", **settings)
+
+
+def test_settings_the_model_leaves_without_effect_are_warned_of(tmp_path, small_corpus):
+    proc = run_cli("train", small_corpus, *TINY, "--variational", "--dropout-hidden", "0.3",
+                   "--max-time", "1s", "--out", tmp_path / "m.npz", "--quiet", "--no-log",
+                   cwd=tmp_path)                     # TINY: one layer
+    assert "rnnlm: warning: --dropout-hidden 0.3 has no effect: one layer" in proc.stderr
+    assert "--variational" not in proc.stderr        # a rate is set, if to no effect
+    events = []
+    train(small_corpus, out=tmp_path / "n.npz", hidden_size=8, embed_size=8, num_layers=2,
+          variational=True, max_time=1, progress=False, callback=events.append)
+    assert [e["message"] for e in events if e["event"] == "warning"] == [
+        "--variational has no effect: no dropout rate is set"]
 
 
 def test_an_existing_model_is_not_overwritten_without_force(tmp_path, small_corpus):
