@@ -3,9 +3,8 @@ vanish as it travels back through time, layer by layer?
 
 A text of tokens w_0..w_(n-1) is read from a zero state in evaluation mode (no dropout),
 tokenized as a ``generate`` seed is (data.tokenize: "<eos>" after each line a newline ends, as
-in a corpus; no priming). h^l_t is layer l's output after
-reading w_t, and loss_t = -log p(w_(t+1) | w_0..w_t) for t = 0..n-2. For each layer l and lag
-k = 0..K:
+in a corpus; no priming). h^l_t is layer l's output after reading w_t, and
+loss_t = -log p(w_(t+1) | w_0..w_t) for t = 0..n-2. For each layer l and lag k = 0..K:
 
     G[l][k] = mean over t = k..n-2 of || d loss_t / d h^l_(t-k) ||_2
 

@@ -42,8 +42,8 @@ def gradients(
     and the layer's own recurrence.
     """
     from .. import plot as charts
-    from ..display.gradients import print_gradients
     from ..checkpoint import load
+    from ..display.gradients import print_gradients
     from ..gradients import check_lag, default_text, flow_chart, gradient_flow
 
     check_lag(max_lag)
