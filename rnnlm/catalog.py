@@ -165,6 +165,15 @@ def _training(meta):
             "created": _text(meta.get("created"))}
 
 
+def _mean_kept(ckpt):
+    """Steps in the --average mean that a training state keeps beside the last step's own
+    parameters (its X.last.npz), or None: eval and generate use the parameters, not the mean."""
+    if "averaged_steps" in ckpt.meta:          # the parameters are the mean itself
+        return None
+    count = ckpt.optimizer_state.get("average/count")
+    return _count(count.item()) if getattr(count, "size", 0) == 1 else None
+
+
 def describe(path):
     """Everything about one checkpoint: settings by canonical key, vocabulary, parameters by
     tensor, training summary, corpus fingerprint, rnnlm version. A file that does not load
@@ -179,7 +188,7 @@ def describe(path):
             "tensors": [{"name": name, "shape": list(a.shape), "count": int(a.size)}
                         for name, a in ckpt.model.params.items()],
             "dtype": ckpt.model.config.dtype,
-            "training": _training(meta),
+            "training": {**_training(meta), "mean_kept": _mean_kept(ckpt)},
             "corpus": {k: _text(corpus.get(k)) for k in ("name", "sha256", "level")}
             if corpus else None,
             "rnnlm_version": _text(meta.get("rnnlm_version")),

@@ -285,6 +285,8 @@ class TrainConfig:
                                           and not isinstance(self.clip, bool) and self.clip >= 0):
             raise UsageError(f"--clip must be a number >= 0 (0 turns clipping off), "
                              f"got {self.clip!r}")
+        if isinstance(self.max_time, str):      # "30m", as the flag and a config file take it
+            object.__setattr__(self, "max_time", parse_duration(self.max_time))
         _optional(_positive_number, "max-time", self.max_time)
         for name in ("min_count", "batch_size", "bptt", "epochs", "eval_batch_size", "log_every"):
             _positive_int(name.replace("_", "-"), getattr(self, name))

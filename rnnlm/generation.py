@@ -28,7 +28,7 @@ import numpy as np
 
 from .checkpoint import model_and_vocab
 from .data import EOS, tokenize, unknown_message
-from .errors import CheckpointError, RnnlmError, UsageError
+from .errors import CheckpointError, DataError, RnnlmError, UsageError
 from .model import memory_limit
 
 # Tokens one call generates at most: hours of generation, its (samples, length) ids in memory.
@@ -130,8 +130,8 @@ def _seed_ids(seed, vocab, strict, on_warning):
     message = unknown_message(tokens, vocab)
     if message is not None:
         message = "seed " + message
-        if strict:
-            raise UsageError(message)
+        if strict:                      # the seed is data: the error is the text's
+            raise DataError(message)
         if on_warning is not None:
             on_warning(message)
     return vocab.encode(tokens).tolist()

@@ -126,7 +126,8 @@ def train(corpus, *, out=None, resume=None, force=False, callback=None, progress
     dropout, variational, tie_weights, init_scale, seed) and of TrainConfig. The best model by
     validation perplexity is saved to ``out`` (default models/<corpus>-<cell>.npz), the latest
     full state to <out>.last.npz; ``resume`` continues from such a checkpoint, with ``epochs``
-    and ``max_time`` counted over all resumes. ``callback`` is one listener or a list of them:
+    and ``max_time`` (seconds, or "90s", "30m", "1.5h" as the flag takes it) counted over all
+    resumes. ``callback`` is one listener or a list of them:
     each ``listener(event)`` receives every event dict, in order (the same dict for all: read
     it, do not change it). ``progress`` shows a tqdm bar on stderr.
 

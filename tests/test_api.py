@@ -102,8 +102,9 @@ def test_train_with_an_unknown_setting_says_which(tmp_path, small_corpus):
 def test_time_budget_stops_mid_epoch_and_counts_over_resumes(tmp_path, small_corpus):
     settings = dict(progress=False, num_layers=1, embed_size=8, hidden_size=8, batch_size=4,
                     bptt=5, epochs=100)
-    first = rnnlm.train(small_corpus, out=tmp_path / "m.npz", max_time=0.5, **settings)
+    first = rnnlm.train(small_corpus, out=tmp_path / "m.npz", max_time="0.5s", **settings)
     assert first.reason == "max_time"
+    assert rnnlm.load(first.last).config["train"]["max_time"] == 0.5     # "0.5s", as the flag
     state = rnnlm.load(first.last).meta["train_state"]
     assert 0.5 <= state["train_time"] < 5 and state["epoch"] < 100
     events = []

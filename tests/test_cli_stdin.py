@@ -47,6 +47,17 @@ def test_a_byte_order_mark_and_a_crlf_line_end_are_not_part_of_a_piped_seed(tmp_
     assert proc.returncode == 0 and json.loads(proc.stdout)["tokens"] == JENNY.split()
 
 
+def test_a_seed_that_ends_its_line_is_continued_on_the_next(tmp_path):
+    # its <eos> ended the sentence: the printed text starts a new line there, as the model did
+    ended = run_cli("generate", "--seed", "Jenny has a pen .\n", "--greedy", "--no-log",
+                    cwd=tmp_path, stdin=subprocess.DEVNULL).stdout
+    first, rest = ended.split("\n", 1)
+    assert first == "Jenny has a pen ." and rest.strip()
+    two = run_cli("generate", "--seed", "Jenny has a pen .\nTom", "--greedy", "--no-log",
+                  cwd=tmp_path, stdin=subprocess.DEVNULL).stdout
+    assert two.startswith("Jenny has a pen .\nTom ")
+
+
 def test_an_empty_stdin_means_no_seed(tmp_path):
     empty = run_cli("generate", "--greedy", cwd=tmp_path, input="").stdout
     no_seed = run_cli("generate", "--seed", "", "--greedy", cwd=tmp_path,

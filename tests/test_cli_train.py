@@ -252,6 +252,9 @@ def test_a_best_model_of_an_averaged_run_says_it_is_the_mean(tmp_path, small_cor
     assert json.loads(run_cli("info", tmp_path / "m.npz", "--json", cwd=tmp_path).stdout)[
         "training"]["averaged_steps"] == 139                         # 278 steps of 8 x 10
     assert "averaged_steps" not in load(tmp_path / "m.last.npz").meta   # the raw parameters
+    last = run_cli("info", tmp_path / "m.last.npz", cwd=tmp_path).stdout
+    assert "the last step's parameters (the --average mean over 139 steps is kept for " \
+        "--resume)" in " ".join(last.split())
     proc = run_cli("train", small_corpus, "--resume", tmp_path / "m.npz", "--epochs", "2",
                    "--out", tmp_path / "b.npz", "--quiet", "--no-log", cwd=tmp_path)
     assert "holds the mean of the parameters over 139 steps" in " ".join(proc.stderr.split())

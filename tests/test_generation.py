@@ -7,7 +7,7 @@ import pytest
 
 import rnnlm
 from rnnlm import generation
-from rnnlm.errors import UsageError
+from rnnlm.errors import DataError, UsageError
 from rnnlm.generation import (_draw, _draw_sorted_nucleus, _kth_largest, _mass_before, _top_k,
                               generate, start_of_sentence)
 
@@ -219,7 +219,7 @@ def test_oov_seed_warns_once_and_goes_on_and_strict_refuses(word_ckpt):
                  on_warning=warnings.append)
     assert warnings == ["seed words unknown to the model, read as <unk>: 'Zorro', 'xyz'"]
     assert r[0]["seed"] == "Zorro has xyz Zorro" and r[0]["tokens"]
-    with pytest.raises(UsageError, match="'Zorro', 'xyz'"):
+    with pytest.raises(DataError, match="'Zorro', 'xyz'"):       # the seed is data: exit 1
         generate(word_ckpt, "Zorro has xyz", strict=True)
     assert generate(word_ckpt, "Zorro", length=3, random_seed=0)    # no on_warning: no error
 
@@ -239,7 +239,7 @@ def test_a_seed_of_many_unknown_words_warns_in_one_short_line(word_ckpt):
     generate(word_ckpt, seed, length=1, random_seed=0, on_warning=warnings.append)
     assert warnings == ["seed words unknown to the model, read as <unk>: "
                         + ", ".join(f"'zz{i}'" for i in range(10)) + " and 4,991 more"]
-    with pytest.raises(UsageError, match=r"'q{30}\.\.\.'$"):
+    with pytest.raises(DataError, match=r"'q{30}\.\.\.'$"):
         generate(word_ckpt, "q" * 100_000, strict=True)
 
 

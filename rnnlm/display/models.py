@@ -120,6 +120,9 @@ def _training_line(t):
              f"best valid ppl {_num(t['valid_ppl'])}",
              t.get("averaged_steps") and
              f"the mean of the parameters over {t['averaged_steps']:,} steps (--average)",
+             t.get("mean_kept") and
+             f"the last step's parameters (the --average mean over {t['mean_kept']:,} steps is "
+             f"kept for --resume)",
              t["run_id"] is not None and f"run {t['run_id']}"]
     return ", ".join(p for p in parts if p)
 

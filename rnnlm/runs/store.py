@@ -502,8 +502,8 @@ class RunsLog:
                 raise UsageError(f"run {run_id} is running on host '{row['host']}', which "
                                  f"rnnlm cannot check from here: if it has stopped, delete it "
                                  f"with --force")
-            raise UsageError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
-                             f"kill its process), then delete it")
+            raise RnnlmError(f"run {run_id} is still running: stop it first (Ctrl-C, or "
+                             f"kill its process), then delete it")      # a state: exit 1
         try:
             with _transaction(self.conn):
                 for run_id in ids:          # its events go with it (ON DELETE CASCADE)
