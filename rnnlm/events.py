@@ -5,8 +5,7 @@ import math
 
 JSON_EVENTS = ("step", "epoch", "done")
 JSON_KEYS = ("event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "averaged_steps", "lr",
-             "grad_norm",
-             "tokens_per_s", "elapsed_s", "out", "last", "run_id")
+             "grad_norm", "tokens_per_s", "elapsed_s", "reason", "out", "last", "run_id")
 
 
 def to_json(event):

@@ -127,9 +127,9 @@ def train(corpus, *, out=None, resume=None, force=False, callback=None, progress
     validation perplexity is saved to ``out`` (default models/<corpus>-<cell>.npz), the latest
     full state to <out>.last.npz; ``resume`` continues from such a checkpoint, with ``epochs``
     and ``max_time`` (seconds, or "90s", "30m", "1.5h" as the flag takes it) counted over all
-    resumes. ``callback`` is one listener or a list of them:
-    each ``listener(event)`` receives every event dict, in order (the same dict for all: read
-    it, do not change it). ``progress`` shows a tqdm bar on stderr.
+    resumes. ``callback`` is one listener or a list of them: each ``listener(event)`` receives
+    every event dict, in order (the same dict for all: read it, do not change it).
+    ``progress`` shows a tqdm bar on stderr.
 
     ``run_id`` (a string) names the run in every event, in every checkpoint's meta and in the
     result; a checkpoint resumed into its own output keeps its own run_id (the run goes on).

@@ -28,6 +28,7 @@ def test_training_brings_perplexity_far_below_the_vocabulary_size(tmp_path, smal
     epochs = [e for e in events if e["event"] == "epoch"]
     vocab_size = len(load(tmp_path / "m.npz").vocab)
     assert len(epochs) == 3
+    assert events[-1]["event"] == "done" and events[-1]["reason"] == "epochs"
     assert epochs[-1]["valid_ppl"] < vocab_size / 8
     assert epochs[-1]["valid_ppl"] < epochs[0]["valid_ppl"]
 
@@ -37,7 +38,7 @@ def test_json_lines_are_the_only_stdout_and_carry_the_documented_keys(tmp_path, 
                    "--json", cwd=tmp_path)
     events = json_events(proc.stdout)                       # every line parses
     allowed = {"event", "epoch", "step", "tokens", "train_ppl", "valid_ppl", "lr", "grad_norm",
-               "tokens_per_s", "elapsed_s", "out", "last", "run_id"}
+               "tokens_per_s", "elapsed_s", "reason", "out", "last", "run_id"}
     assert {e["event"] for e in events} == {"step", "epoch", "done"}
     assert all(set(e) <= allowed for e in events)
     steps = [e for e in events if e["event"] == "step"]

@@ -138,11 +138,14 @@ def generate(
     started = runs.now()
     run_id = runs.new_id() if runs.enabled(no_log) else None
     # Plain output shows the seed and its continuation as one text; --json keeps them apart.
-    # A word seed ending with a newline ended its sentence (tokenize gave it an <eos>): the
-    # continuation starts a line, as generated sentences do.
-    joiner = "\n" if seed.rstrip(" \t\r").endswith("\n") else " "
-    prefix = seed.strip() + joiner if checkpoint.vocab.level == "word" and seed.strip() else \
-        "" if checkpoint.vocab.level == "word" else seed
+    if checkpoint.vocab.level == "char":
+        prefix = seed
+    elif seed.strip():
+        # a seed ending with a newline ended its sentence (tokenize gave it an <eos>): the
+        # continuation starts a line, as generated sentences do
+        prefix = seed.strip() + ("\n" if seed.rstrip(" \t\r").endswith("\n") else " ")
+    else:
+        prefix = ""
     stream = not json_lines and num_samples == 1 and beam is None
 
     pending = [prefix]             # the seed goes out with the first piece, after any warning
