@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, TINY, cli_env, run_cli
 from rnnlm.config import SETTINGS
+from rnnlm.runs import RunsLog
 
 QUICK = [*TINY, "--epochs", "1"]
 
@@ -119,11 +120,13 @@ def test_listing_filters_and_ids(tmp_path, home, tiny_corpus):
     newest, oldest = runs_json(tmp_path, home)
     assert newest["settings"]["cell"] == "gru"                           # newest first
     assert [r["id"] for r in runs_json(tmp_path, home, "--corpus", "OTHER")] == [newest["id"]]
+    log = RunsLog(home["RNNLM_HOME"] / "runs.db")      # the filters, as the options pass them
     for other_field in ("sha256", "name", "bytes", newest["corpus"]["files"][0]["sha256"][:6]):
-        assert runs_json(tmp_path, home, "--corpus", other_field) == []  # path and name only
-    assert [r["id"] for r in runs_json(tmp_path, home, "--limit", "1")] == [newest["id"]]
-    assert runs_json(tmp_path, home, "--kind", "eval") == []
-    assert len(runs_json(tmp_path, home, "--status", "done", "--limit", "0")) == 2
+        assert log.runs(corpus=other_field) == []                         # path and name only
+    assert [r["id"] for r in log.runs(limit=1)] == [newest["id"]]
+    assert log.runs(kind="eval") == [] and len(log.runs(status="done", limit=0)) == 2
+    assert [r["id"] for r in runs_json(tmp_path, home, "--kind", "train", "--status", "done",
+                                       "--limit", "1")] == [newest["id"]]
     table = run_cli("runs", cwd=tmp_path, env=home).stdout
     assert newest["id"] in table and "gru 1x24" in table and "lstm 1x24" in table
     shown = json.loads(run_cli("runs", "show", "last", "--json", cwd=tmp_path, env=home).stdout)
