@@ -17,6 +17,7 @@ from .checkpoint import default_model_path, load
 from .config import canonical_settings
 from .data import SPECIALS
 from .errors import RnnlmError
+from .optim import ParameterAverage
 from .outputs import last_path
 
 EXAMPLES = 10           # vocabulary tokens shown by `info`
@@ -170,7 +171,7 @@ def _mean_kept(ckpt):
     parameters (its X.last.npz), or None: eval and generate use the parameters, not the mean."""
     if "averaged_steps" in ckpt.meta:          # the parameters are the mean itself
         return None
-    count = ckpt.optimizer_state.get("average/count")
+    count = ckpt.optimizer_state.get(f"{ParameterAverage.PREFIX}count")
     return _count(count.item()) if getattr(count, "size", 0) == 1 else None
 
 
